@@ -1,0 +1,41 @@
+# Tollgate: the two commands are `make run` and `make test`; everything else is a helper.
+# Each bootstraps a pinned uv into .tools/ and the locked environment into .venv/.
+
+PYTHON ?= python3
+UV := .tools/bin/uv
+export UV_PYTHON_PREFERENCE := only-system
+
+.PHONY: run test env lint typecheck pytest fmt bench lock clean
+
+env:
+	@$(PYTHON) scripts/bootstrap_uv.py
+	@$(UV) sync --locked --quiet --python $(PYTHON)
+
+run: env
+	@$(UV) run --no-sync python scripts/dev.py
+
+test: env lint typecheck pytest
+
+lint:
+	$(UV) run --no-sync ruff check services libs tests scripts bench
+	$(UV) run --no-sync ruff format --check services libs tests scripts bench
+
+typecheck:
+	$(UV) run --no-sync mypy services libs
+
+pytest:
+	$(UV) run --no-sync pytest
+
+fmt: env
+	$(UV) run --no-sync ruff format services libs tests scripts bench
+	$(UV) run --no-sync ruff check --fix services libs tests scripts bench
+
+bench: env
+	$(UV) run --no-sync python -m bench
+
+lock:
+	@$(PYTHON) scripts/bootstrap_uv.py
+	$(UV) lock
+
+clean:
+	rm -rf .tools .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,52 @@
+"""The database: advanced-alchemy configuration, SQLite tuning, and Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from membership.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+
+
+def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    engine: dict[str, Any] = {"echo": settings.database_echo}
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        engine |= {"pool_size": settings.database_pool_size, "pool_pre_ping": True}
+    config = SQLAlchemyAsyncConfig(
+        connection_string=settings.resolved_database_url,
+        engine_config=EngineConfig(**engine),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        # The request owns the transaction: commit on a 2xx/3xx answer, roll back otherwise.
+        before_send_handler="autocommit_include_redirects",
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS), version_table_name=VERSION_TABLE, render_as_batch=True
+        ),
+        create_all=False,
+    )
+    if settings.is_sqlite:
+        event.listen(config.get_engine().sync_engine, "connect", _sqlite_pragmas)
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # WAL lets readers run beside the one writer; the busy timeout queues writers instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

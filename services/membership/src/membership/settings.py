@@ -1,0 +1,73 @@
+"""Typed settings for membership, read from `MEMBERSHIP_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+from tollgate_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore")
+
+    port: int = 8001
+    # Where readers reach Tollgate: the gateway's origin, which forwards /auth and /api here.
+    public_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("data")
+    # Empty means the embedded SQLite file in data_dir; set postgresql+asyncpg://... in production.
+    database_url: str = ""
+    database_echo: bool = False
+    database_pool_size: int = 10
+    migrate_on_start: bool = False
+    max_body_bytes: int = 64 * 1024
+
+    signin_link_minutes: int = 15
+    # Mail scanners open links before people do; a consumed link still works this long.
+    signin_reuse_seconds: int = 60
+    signin_rate_window_seconds: int = 15 * 60
+    signin_rate_per_email: int = 5
+    signin_rate_per_address: int = 30
+
+    session_days: int = 30
+    session_cookie: str = "tollgate_session"
+    # None: Secure cookies in production only (development runs on plain http://127.0.0.1).
+    cookie_secure: bool | None = None
+
+    mail_from: str = "Tollgate <no-reply@tollgate.localhost>"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'membership.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.is_production if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def uses_outbox(self) -> bool:
+        """No SMTP server configured: mail lands in the local outbox developers and tests read."""
+        return not self.smtp_host
+
+    @property
+    def dev_pages(self) -> bool:
+        return not self.is_production
