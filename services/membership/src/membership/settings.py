@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -41,7 +42,7 @@ class Settings(ServiceSettings):
     smtp_port: int = 587
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
-    smtp_starttls: bool = True
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_timeout_seconds: float = 10.0
 
     @field_validator("public_url")

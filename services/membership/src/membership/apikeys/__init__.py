@@ -1,0 +1,1 @@
+"""Service API keys: how other services call membership. Shown once, stored hashed, scoped."""

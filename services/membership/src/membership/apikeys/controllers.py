@@ -1,0 +1,60 @@
+"""API keys over the API: owners manage their publication's keys; a key can describe itself."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, delete, get, post
+
+from membership.apikeys.models import ApiKey
+from membership.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from membership.apikeys.services import ApiKeyService
+from membership.publications.access import require_staff
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+
+
+class PublicationApiKeys(Controller):
+    path = "/api/publications/{slug:str}/api-keys"
+    tags = ["api keys"]
+
+    @post("/", summary="Create an API key (owners only); the secret is shown once")
+    async def create_key(
+        self,
+        slug: str,
+        data: ApiKeyCreate,
+        reader: Reader,
+        publications: PublicationService,
+        api_keys: ApiKeyService,
+    ) -> ApiKeyCreated:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader, owner=True)
+        key, secret = await api_keys.create(
+            data.name, data.scopes, publication_id=publication.id, created_by_id=reader.id
+        )
+        return ApiKeyCreated(key=ApiKeyOut.of(key), secret=secret)
+
+    @get("/", summary="A publication's API keys (owners only; no secrets)")
+    async def list_keys(
+        self, slug: str, reader: Reader, publications: PublicationService, api_keys: ApiKeyService
+    ) -> list[ApiKeyOut]:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader, owner=True)
+        return [ApiKeyOut.of(k) for k in await api_keys.list_for(publication.id)]
+
+    @delete("/{key_id:uuid}", summary="Revoke an API key (owners only)")
+    async def revoke_key(
+        self, slug: str, key_id: UUID, reader: Reader, publications: PublicationService, api_keys: ApiKeyService
+    ) -> None:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader, owner=True)
+        await api_keys.revoke(key_id, publication.id)
+
+
+class ServiceKeyApi(Controller):
+    path = "/api/service"
+    tags = ["api keys"]
+
+    @get("/key", summary="The API key making this call: its name, scopes and publication")
+    async def current_key(self, api_key: ApiKey) -> ApiKeyOut:
+        return ApiKeyOut.of(api_key)

@@ -1,0 +1,85 @@
+"""Making, checking and revoking service API keys."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from tollgate_common.problems import BadRequest, Forbidden, NotFound, Unauthorized
+
+from membership.apikeys.models import ApiKey
+from membership.lib.clock import utcnow
+from membership.lib.secrets import new_token, token_hash
+
+TOKEN_PREFIX = "tgk"
+# What a key may be allowed to do; later capabilities add theirs here.
+SCOPES: dict[str, str] = {
+    "staff:read": "List a publication's staff.",
+}
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - SCOPES.keys())
+    if unknown:
+        raise BadRequest(f"Unknown scope(s): {', '.join(unknown)}. Known scopes: {', '.join(sorted(SCOPES))}.")
+    if not scopes:
+        raise BadRequest("An API key needs at least one scope.")
+    return sorted(set(scopes))
+
+
+class ApiKeyService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.db = session
+
+    async def create(
+        self, name: str, scopes: list[str], *, publication_id: UUID | None, created_by_id: UUID | None
+    ) -> tuple[ApiKey, str]:
+        if not name.strip():
+            raise BadRequest("An API key needs a name, so you can tell it apart later.")
+        secret = new_token(TOKEN_PREFIX)
+        key = ApiKey(
+            name=name.strip(),
+            key_hash=token_hash(secret),
+            key_prefix=secret[:12],
+            scopes=check_scopes(scopes),
+            publication_id=publication_id,
+            created_by_id=created_by_id,
+        )
+        self.db.add(key)
+        await self.db.flush()
+        return key, secret
+
+    async def authenticate(self, authorization: str | None) -> ApiKey:
+        if not authorization:
+            raise Unauthorized("This endpoint needs an API key: send `Authorization: Bearer tgk_...`.")
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX + "_"):
+            raise Unauthorized("The Authorization header must be `Bearer tgk_...`.")
+        key = await self.db.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(secret.strip())))
+        if key is None:
+            raise Unauthorized("This API key is not valid.")
+        if key.revoked_at is not None:
+            raise Unauthorized("This API key has been revoked.")
+        return key
+
+    @staticmethod
+    def require(key: ApiKey, scope: str, publication_id: UUID | None = None) -> None:
+        if scope not in key.scopes:
+            raise Forbidden(f"This API key lacks the `{scope}` scope.")
+        if publication_id is not None and key.publication_id not in (None, publication_id):
+            raise Forbidden("This API key belongs to another publication.")
+
+    async def list_for(self, publication_id: UUID | None) -> list[ApiKey]:
+        query = select(ApiKey).where(ApiKey.publication_id == publication_id).order_by(ApiKey.created_at)
+        if publication_id is None:
+            query = select(ApiKey).where(ApiKey.publication_id.is_(None)).order_by(ApiKey.created_at)
+        return list(await self.db.scalars(query))
+
+    async def revoke(self, key_id: UUID, publication_id: UUID | None) -> ApiKey:
+        key = await self.db.get(ApiKey, key_id)
+        if key is None or key.publication_id != publication_id:
+            raise NotFound("No such API key.")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+        return key

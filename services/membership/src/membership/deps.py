@@ -1,0 +1,88 @@
+"""Dependency providers: how controllers get services, the signed-in reader, and the calling API key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.apikeys.models import ApiKey
+from membership.apikeys.services import ApiKeyService
+from membership.mail.services import Mailer
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+from membership.readers.services import ReaderService
+from membership.sessions.models import ReaderSession
+from membership.sessions.services import RefreshTokenReused, SessionService
+from membership.settings import Settings
+from membership.signin.services import SignInService
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_mailer(db_session: AsyncSession, settings: Settings) -> Mailer:
+    return Mailer(db_session, settings)
+
+
+def provide_readers(db_session: AsyncSession) -> ReaderService:
+    return ReaderService(session=db_session)
+
+
+def provide_signin(db_session: AsyncSession, settings: Settings, mailer: Mailer) -> SignInService:
+    return SignInService(db_session, settings, mailer)
+
+
+def provide_sessions(db_session: AsyncSession, settings: Settings) -> SessionService:
+    return SessionService(db_session, settings)
+
+
+def provide_publications(db_session: AsyncSession) -> PublicationService:
+    return PublicationService(db_session)
+
+
+def provide_api_keys(db_session: AsyncSession) -> ApiKeyService:
+    return ApiKeyService(db_session)
+
+
+async def provide_current_session(
+    request: Request[Any, Any, Any], db_session: AsyncSession, sessions: SessionService, settings: Settings
+) -> ReaderSession:
+    try:
+        reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
+    except RefreshTokenReused:
+        # The answer is a 401, which rolls back; the revocation must stand, so this request commits it.
+        await db_session.commit()
+        raise
+    return reader_session
+
+
+def provide_reader(current_session: ReaderSession) -> Reader:
+    return current_session.reader
+
+
+async def provide_api_key(request: Request[Any, Any, Any], api_keys: ApiKeyService) -> ApiKey:
+    return await api_keys.authenticate(request.headers.get("authorization"))
+
+
+dependencies: dict[str, Provide] = {
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "mailer": Provide(provide_mailer, sync_to_thread=False),
+    "readers": Provide(provide_readers, sync_to_thread=False),
+    "signin": Provide(provide_signin, sync_to_thread=False),
+    "sessions": Provide(provide_sessions, sync_to_thread=False),
+    "publications": Provide(provide_publications, sync_to_thread=False),
+    "api_keys": Provide(provide_api_keys, sync_to_thread=False),
+    "current_session": Provide(provide_current_session),
+    "reader": Provide(provide_reader, sync_to_thread=False),
+    "api_key": Provide(provide_api_key),
+}

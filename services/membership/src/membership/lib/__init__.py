@@ -1,0 +1,1 @@
+"""Small pieces membership's domains share."""

@@ -1,0 +1,1 @@
+"""Outgoing mail: SMTP when configured, otherwise a local outbox developers and tests read."""

@@ -1,0 +1,15 @@
+"""A message kept in the local outbox (development and tests; production sends over SMTP)."""
+
+from __future__ import annotations
+
+from advanced_alchemy.base import UUIDAuditBase
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class OutboxMessage(UUIDAuditBase):
+    __tablename__ = "outbox_message"
+
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""Publications (tenants) and their staff: owners and editors."""

@@ -1,0 +1,44 @@
+"""Who may act on a publication: its staff by role, or an API key with the right scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from tollgate_common.problems import Forbidden
+
+from membership.apikeys.services import ApiKeyService
+from membership.publications.models import Publication, StaffRole
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+from membership.sessions.services import SessionService
+from membership.settings import Settings
+
+
+async def require_staff(
+    publications: PublicationService, publication: Publication, reader: Reader, *, owner: bool = False
+) -> StaffRole:
+    role = await publications.role_of(publication, reader.id)
+    if role is None or (owner and role != StaffRole.OWNER):
+        needed = "an owner" if owner else "on the staff"
+        raise Forbidden(f"Only readers {needed} of {publication.name} may do this.")
+    return role
+
+
+async def require_staff_or_key(
+    request: Request[Any, Any, Any],
+    publication: Publication,
+    scope: str,
+    *,
+    publications: PublicationService,
+    sessions: SessionService,
+    api_keys: ApiKeyService,
+    settings: Settings,
+) -> None:
+    """An `Authorization` header means a service is calling; otherwise a signed-in staff member."""
+    if "authorization" in request.headers:
+        key = await api_keys.authenticate(request.headers["authorization"])
+        api_keys.require(key, scope, publication.id)
+        return
+    reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
+    await require_staff(publications, publication, reader_session.reader)

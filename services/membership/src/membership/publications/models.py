@@ -1,0 +1,38 @@
+"""A publication and the readers who run it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDAuditBase
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from membership.readers.models import Reader
+
+
+class StaffRole(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+
+
+class Publication(UUIDAuditBase):
+    __tablename__ = "publication"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class StaffMember(UUIDAuditBase):
+    __tablename__ = "staff_member"
+    __table_args__ = (
+        UniqueConstraint("publication_id", "reader_id", name="uq_staff_member_publication_reader"),
+        CheckConstraint("role IN ('owner', 'editor')", name="role"),
+    )
+
+    publication_id: Mapped[UUID] = mapped_column(ForeignKey("publication.id", ondelete="CASCADE"), index=True)
+    reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    reader: Mapped[Reader] = relationship(lazy="joined", innerjoin=True)

@@ -1,0 +1,1 @@
+"""Readers: the people who sign in and read. Identified by UUID, never by email."""

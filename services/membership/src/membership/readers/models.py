@@ -1,0 +1,15 @@
+"""The reader account."""
+
+from __future__ import annotations
+
+from advanced_alchemy.base import UUIDAuditBase
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Reader(UUIDAuditBase):
+    __tablename__ = "reader"
+
+    # Stored normalised (see readers.services.normalise_email), so uniqueness ignores case.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")

@@ -1,0 +1,1 @@
+"""Reader sessions: an opaque refresh token in an HttpOnly cookie, rotated on every refresh."""

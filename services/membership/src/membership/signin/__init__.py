@@ -1,0 +1,1 @@
+"""Passwordless sign-in: emailed single-use links, rate limited per email and per client address."""

@@ -1,0 +1,108 @@
+"""Asking for a sign-in link, and redeeming one.
+
+The answer to a request is the same whether or not the email has an account: a link is made
+and mailed either way, and following it creates the reader if new. Both rate limits count the
+links recently asked for, so they hold across processes with no extra moving part.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from tollgate_common.problems import BadRequest, Gone, TooManyRequests
+
+from membership.lib.clock import utcnow
+from membership.lib.secrets import new_token, token_hash
+from membership.mail.services import Mailer
+from membership.readers.services import normalise_email
+from membership.settings import Settings
+from membership.signin.models import SignInLink
+
+TOKEN_PREFIX = "tgsignin"
+
+
+def safe_next(path: str | None) -> str:
+    """Only a path on our own origin: no scheme, no host, no `//` (an open redirect otherwise)."""
+    if not path:
+        return "/"
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or any(ord(c) < 32 for c in path):
+        raise BadRequest("`next` must be a path on this site, such as /stories/some-story.")
+    return path
+
+
+class SignInService:
+    def __init__(self, session: AsyncSession, settings: Settings, mailer: Mailer) -> None:
+        self.session = session
+        self.settings = settings
+        self.mailer = mailer
+
+    async def request_link(self, email: str, next_path: str | None, client_address: str) -> None:
+        email = normalise_email(email)
+        next_path = safe_next(next_path)
+        await self._enforce_limit(SignInLink.email, email, self.settings.signin_rate_per_email, "this email")
+        await self._enforce_limit(
+            SignInLink.requested_from, client_address, self.settings.signin_rate_per_address, "your network"
+        )
+        token = new_token(TOKEN_PREFIX)
+        now = utcnow()
+        self.session.add(
+            SignInLink(
+                email=email,
+                token_hash=token_hash(token),
+                requested_from=client_address[:64],
+                next_path=next_path,
+                expires_at=now + timedelta(minutes=self.settings.signin_link_minutes),
+            )
+        )
+        await self.session.flush()
+        link = f"{self.settings.public_url}/auth/sign-in/confirm?token={quote(token)}"
+        await self.mailer.send(
+            to=email,
+            subject="Your Tollgate sign-in link",
+            body=(
+                f"Open this link to sign in:\n\n{link}\n\n"
+                f"It works for {self.settings.signin_link_minutes} minutes. "
+                "If you did not ask for it, ignore this email: nobody can sign in without it.\n"
+            ),
+        )
+
+    async def _enforce_limit(
+        self, column: InstrumentedAttribute[str], value: str, limit: int, whose: str
+    ) -> None:
+        since = utcnow() - timedelta(seconds=self.settings.signin_rate_window_seconds)
+        count, oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(SignInLink.created_at)).where(
+                    column == value,
+                    SignInLink.created_at > since,
+                )
+            )
+        ).one()
+        if count >= limit:
+            retry_after = max(1, math.ceil((oldest - since).total_seconds()))
+            raise TooManyRequests(
+                f"Too many sign-in links were asked for {whose}; try again in {retry_after} seconds.",
+                retry_after=retry_after,
+            )
+
+    async def redeem(self, token: str) -> SignInLink:
+        """Checks and marks a link used; a used link still works within the mail-scanner window."""
+        link = None
+        if token.startswith(TOKEN_PREFIX + "_"):
+            link = await self.session.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
+        if link is None:
+            raise BadRequest("This sign-in link is not valid. Ask for a new one.")
+        now = utcnow()
+        if link.expires_at <= now:
+            raise Gone("This sign-in link has expired. Ask for a new one.")
+        if link.used_at is not None:
+            if now - link.used_at > timedelta(seconds=self.settings.signin_reuse_seconds):
+                raise Gone("This sign-in link has already been used. Ask for a new one.")
+        else:
+            link.used_at = now
+        return link
