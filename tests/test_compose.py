@@ -1,0 +1,375 @@
+"""docker-compose.yml and the service Dockerfiles agree with the Compose spec and with the services.
+
+No Docker engine runs where the tests do, so the files are checked statically: the compose file
+against the Compose JSON Schema; every variable it sets against what the service's Settings class
+reads; the ports in compose, in the environment and in each Dockerfile against each other; no
+literal secrets. Each check is a small function returning what is wrong, so the negative tests
+below prove on broken copies that the very same functions catch mistakes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import itertools
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import yaml
+from jsonschema.validators import validator_for
+from pydantic_settings import BaseSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA_FILE = ROOT.parent / "shared" / "compose" / "compose-spec.json"
+
+# Compose service name -> the module holding its Settings class.
+SETTINGS_MODULES = {"membership": "membership.settings", "gateway": "gateway.settings"}
+DOCKERFILES = {name: ROOT / "services" / name / "Dockerfile" for name in SETTINGS_MODULES}
+
+SECRET_MARKERS = ("PASSWORD", "SECRET", "KEY")
+_SUBSTITUTION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?+][^}]*)?\}")
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+# ---- the checks ------------------------------------------------------------------------------
+
+
+def settings_class(service: str) -> type[BaseSettings]:
+    cls: type[BaseSettings] = importlib.import_module(SETTINGS_MODULES[service]).Settings
+    return cls
+
+
+def schema_errors(compose: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """What the Compose JSON Schema rejects, using the draft the schema names ($schema)."""
+    declared = str(schema.get("$schema", ""))
+    # The compose spec names draft 7 over https; jsonschema knows the canonical http URI.
+    cls = validator_for({"$schema": declared.replace("https://", "http://", 1)}, default=None)
+    cls = cls or validator_for(schema, default=jsonschema.Draft7Validator)
+    cls.check_schema(schema)
+    errors = cls(schema).iter_errors(compose)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+
+
+def interpolate(value: str) -> str:
+    """The value compose would use with no variables set: `${VAR:-default}` gives the default."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        if match["op"] in ("-", ":-"):
+            return match["arg"]
+        return ""  # unset: plain ${VAR} and $VAR are empty, ${VAR:+alt} too, ${VAR:?err} needs it
+
+    return _INTERPOLATION.sub(replace, value)
+
+
+def raw_environment(service: dict[str, Any]) -> dict[str, Any]:
+    """A service's `environment` as written, in either the map or the list form."""
+    env = service.get("environment") or {}
+    if isinstance(env, dict):
+        return dict(env)
+    pairs = (item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return dict(pairs)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as its process would see it (with no variables set in the shell)."""
+    resolved: dict[str, str] = {}
+    for name, value in raw_environment(service).items():
+        if value is None:
+            continue  # passed through from the shell, unset here
+        if isinstance(value, bool):
+            value = str(value).lower()
+        resolved[name] = interpolate(str(value))
+    return resolved
+
+
+def settings_env_names(cls: type[BaseSettings]) -> set[str]:
+    """The variables a pydantic-settings class reads: prefix + field name, or a field's alias."""
+    prefix = cls.model_config.get("env_prefix", "")
+    names = set()
+    for field_name, field in cls.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else field.alias
+        names.add((alias or f"{prefix}{field_name}").upper())
+    return names
+
+
+def unknown_variables(env: dict[str, Any], cls: type[BaseSettings]) -> list[str]:
+    """Variables set for a service that its Settings class does not read (case-insensitively)."""
+    known = settings_env_names(cls)
+    return sorted(name for name in env if name.upper() not in known)
+
+
+def literal_secrets(compose: dict[str, Any]) -> list[str]:
+    """Secret-looking variables (and build args) whose value is written out instead of substituted."""
+    found = []
+    for service_name, service in (compose.get("services") or {}).items():
+        build = service.get("build")
+        args = raw_environment({"environment": build.get("args")}) if isinstance(build, dict) else {}
+        for name, value in {**raw_environment(service), **args}.items():
+            if not any(marker in name.upper() for marker in SECRET_MARKERS) or value is None:
+                continue
+            if not (isinstance(value, str) and _SUBSTITUTION.fullmatch(value)):
+                found.append(f"{service_name}: {name}")
+    return found
+
+
+def container_ports(service: dict[str, Any]) -> set[int]:
+    """The container-side ports a service publishes (`ports`) or exposes (`expose`)."""
+    ports = set()
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            ports.add(int(entry["target"]))
+        else:
+            ports.add(int(str(entry).split("/")[0].rsplit(":", 1)[-1]))
+    for entry in service.get("expose") or []:
+        ports.add(int(str(entry).split("/")[0]))
+    return ports
+
+
+def env_port(service_name: str, compose: dict[str, Any]) -> int | None:
+    cls = settings_class(service_name)
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    env = {k.upper(): v for k, v in environment(compose["services"][service_name]).items()}
+    port = env.get(f"{prefix}PORT")
+    return int(port) if port is not None else None
+
+
+def port_problems(service_name: str, compose: dict[str, Any]) -> list[str]:
+    """The port the environment sets must be the one compose publishes or exposes."""
+    port = env_port(service_name, compose)
+    if port is None:
+        return [f"{service_name}: no port set in its environment"]
+    mismatched = container_ports(compose["services"][service_name]) - {port}
+    return [
+        f"{service_name}: compose names container port {p}, the service listens on {port}" for p in mismatched
+    ]
+
+
+def upstream_problems(compose: dict[str, Any]) -> list[str]:
+    """A URL pointing at another compose service must use the port that service listens on."""
+    problems = []
+    services = compose["services"]
+    for service_name in SETTINGS_MODULES:
+        for name, value in environment(services[service_name]).items():
+            url = urlsplit(value)
+            if url.scheme not in ("http", "https") or url.hostname not in SETTINGS_MODULES:
+                continue
+            expected = env_port(url.hostname, compose)
+            if url.port != expected:
+                problems.append(f"{service_name}: {name}={value} but {url.hostname} listens on {expected}")
+    return problems
+
+
+def parse_dockerfile(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
+    instructions = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        pending = ""
+        instructions.append((keyword.upper(), args.strip()))
+    return instructions
+
+
+def command_port(args: str) -> int | None:
+    """The `--port` a CMD passes, in exec (JSON) or shell form."""
+    argv = json.loads(args) if args.startswith("[") else shlex.split(args)
+    for flag, value in itertools.pairwise(argv):
+        if flag == "--port":
+            return int(value)
+    return None
+
+
+def dockerfile_problems(text: str, port: int | None) -> list[str]:
+    """Multi-stage, non-root, a health check on /health/ready, and one port everywhere."""
+    instructions = parse_dockerfile(text)
+    problems = []
+    stage_starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    if len(stage_starts) < 2:
+        problems.append(f"{len(stage_starts)} FROM stage(s); a build and a runtime stage are expected")
+    final = instructions[stage_starts[-1] :] if stage_starts else instructions
+    by_keyword: dict[str, list[str]] = {}
+    for keyword, args in final:
+        by_keyword.setdefault(keyword, []).append(args)
+
+    users = by_keyword.get("USER", [])
+    if not users:
+        problems.append("the runtime stage sets no USER, so it runs as root")
+    elif users[-1].split(":")[0] in ("root", "0"):
+        problems.append(f"the runtime stage runs as USER {users[-1]}")
+
+    exposed = {int(p.split("/")[0]) for args in by_keyword.get("EXPOSE", []) for p in args.split()}
+    if exposed != {port}:
+        problems.append(f"EXPOSE {sorted(exposed)} but the service listens on {port}")
+
+    healthchecks = by_keyword.get("HEALTHCHECK", [])
+    if not healthchecks or healthchecks[-1].upper() == "NONE":
+        problems.append("no HEALTHCHECK in the runtime stage")
+    else:
+        target = re.search(r"https?://[^/:'\"\s]+:(\d+)(/[^'\"\s]*)", healthchecks[-1])
+        if not target or int(target[1]) != port or target[2] != "/health/ready":
+            problems.append(f"HEALTHCHECK does not call /health/ready on port {port}")
+
+    commands = by_keyword.get("CMD", []) + by_keyword.get("ENTRYPOINT", [])
+    if port not in {command_port(args) for args in commands}:
+        problems.append(f"neither CMD nor ENTRYPOINT passes --port {port}")
+    return problems
+
+
+# ---- the real files --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def compose_schema() -> dict[str, Any]:
+    if not SCHEMA_FILE.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Compose schema {SCHEMA_FILE} is missing, and CI=true requires it")
+        pytest.skip(f"the Compose schema {SCHEMA_FILE} is absent (outside CI this check is optional)")
+    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
+    return schema
+
+
+def test_compose_file_matches_the_compose_spec(
+    compose: dict[str, Any], compose_schema: dict[str, Any]
+) -> None:
+    assert schema_errors(compose, compose_schema) == []
+
+
+def test_compose_runs_postgres_membership_and_gateway(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) >= {"postgres", "membership", "gateway"}
+    assert services["membership"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["gateway"]["depends_on"]["membership"]["condition"] == "service_healthy"
+    for name in SETTINGS_MODULES:
+        assert services[name]["build"] == {"context": ".", "dockerfile": f"services/{name}/Dockerfile"}
+
+
+@pytest.mark.parametrize("service_name", sorted(SETTINGS_MODULES))
+def test_every_variable_is_one_the_service_reads(compose: dict[str, Any], service_name: str) -> None:
+    env = raw_environment(compose["services"][service_name])
+    assert env, f"{service_name} sets no environment"
+    assert unknown_variables(env, settings_class(service_name)) == []
+
+
+@pytest.mark.parametrize("service_name", sorted(SETTINGS_MODULES))
+def test_settings_accept_the_compose_environment(
+    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls = settings_class(service_name)
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    for name in list(os.environ):
+        if name.upper().startswith(prefix):
+            monkeypatch.delenv(name)
+    env = environment(compose["services"][service_name])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings: Any = cls()
+    assert settings.port == env_port(service_name, compose)
+    assert settings.host == env[f"{prefix}HOST"]
+
+
+@pytest.mark.parametrize("service_name", sorted(SETTINGS_MODULES))
+def test_ports_agree_across_compose_environment_and_dockerfile(
+    compose: dict[str, Any], service_name: str
+) -> None:
+    assert port_problems(service_name, compose) == []
+    port = env_port(service_name, compose)
+    assert dockerfile_problems(DOCKERFILES[service_name].read_text(), port) == []
+
+
+def test_only_the_gateway_is_published_on_its_port(compose: dict[str, Any]) -> None:
+    assert compose["services"]["gateway"]["ports"] == ["8000:8000"]
+    assert "ports" not in compose["services"]["membership"]
+    assert upstream_problems(compose) == []
+
+
+def test_no_literal_secrets(compose: dict[str, Any]) -> None:
+    assert literal_secrets(compose) == []
+
+
+# ---- the checks bite -------------------------------------------------------------------------
+
+
+def test_a_misspelled_variable_is_reported(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    env = broken["services"]["membership"]["environment"]
+    env["MEMBERSHIP_DATABSE_URL"] = env.pop("MEMBERSHIP_DATABASE_URL")
+    reported = unknown_variables(
+        raw_environment(broken["services"]["membership"]), settings_class("membership")
+    )
+    assert reported == ["MEMBERSHIP_DATABSE_URL"]
+
+
+def test_a_variable_of_the_other_service_is_reported(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["environment"]["MEMBERSHIP_PORT"] = "8001"
+    reported = unknown_variables(raw_environment(broken["services"]["gateway"]), settings_class("gateway"))
+    assert reported == ["MEMBERSHIP_PORT"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MEMBERSHIP_SMTP_PASSWORD", "hunter2"), ("STRIPE_SECRET_KEY", "sk_test_123"), ("API_KEY", 12345)],
+)
+def test_a_literal_secret_is_reported(compose: dict[str, Any], name: str, value: Any) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["membership"]["environment"][name] = value
+    assert literal_secrets(broken) == [f"membership: {name}"]
+
+
+def test_a_port_mismatch_is_reported(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["ports"] = ["8000:8080"]
+    broken["services"]["membership"]["environment"]["MEMBERSHIP_PORT"] = "9001"
+    assert port_problems("gateway", broken) == [
+        "gateway: compose names container port 8080, the service listens on 8000"
+    ]
+    assert upstream_problems(broken) == [
+        "gateway: GATEWAY_MEMBERSHIP_URL=http://membership:8001 but membership listens on 9001"
+    ]
+    dockerfile = DOCKERFILES["membership"].read_text()
+    assert "EXPOSE [8001] but the service listens on 9001" in dockerfile_problems(dockerfile, 9001)
+
+
+def test_a_single_stage_root_dockerfile_without_healthcheck_is_reported() -> None:
+    dockerfile = "FROM python:3.11-slim\nUSER root\nEXPOSE 8000\nCMD gateway run --port 8000\n"
+    assert dockerfile_problems(dockerfile, 8000) == [
+        "1 FROM stage(s); a build and a runtime stage are expected",
+        "the runtime stage runs as USER root",
+        "no HEALTHCHECK in the runtime stage",
+    ]
+
+
+def test_a_schema_violation_is_reported(compose: dict[str, Any], compose_schema: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["prots"] = broken["services"]["gateway"].pop("ports")
+    assert any("prots" in error for error in schema_errors(broken, compose_schema))
+
+
+def test_interpolation_uses_defaults_only() -> None:
+    assert interpolate("a${X:-b}c${Y}d$$e${Z:?set Z}") == "abcd$e"
+    assert interpolate("postgresql://u:${PW:-pw}@db/x") == "postgresql://u:pw@db/x"
