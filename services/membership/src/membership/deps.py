@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey
@@ -26,36 +26,45 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 
 
 def provide_settings(state: State) -> Settings:
-    settings: Settings = state.settings
+    settings: NamedDependency[Settings] = state.settings
     return settings
 
 
-def provide_mailer(db_session: AsyncSession, settings: Settings) -> Mailer:
+def provide_mailer(db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Mailer:
     return Mailer(db_session, settings)
 
 
-def provide_readers(db_session: AsyncSession) -> ReaderService:
+def provide_readers(db_session: NamedDependency[AsyncSession]) -> ReaderService:
     return ReaderService(session=db_session)
 
 
-def provide_signin(db_session: AsyncSession, settings: Settings, mailer: Mailer) -> SignInService:
+def provide_signin(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    mailer: NamedDependency[Mailer],
+) -> SignInService:
     return SignInService(db_session, settings, mailer)
 
 
-def provide_sessions(db_session: AsyncSession, settings: Settings) -> SessionService:
+def provide_sessions(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> SessionService:
     return SessionService(db_session, settings)
 
 
-def provide_publications(db_session: AsyncSession) -> PublicationService:
+def provide_publications(db_session: NamedDependency[AsyncSession]) -> PublicationService:
     return PublicationService(db_session)
 
 
-def provide_api_keys(db_session: AsyncSession) -> ApiKeyService:
+def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:
     return ApiKeyService(db_session)
 
 
 async def provide_current_session(
-    request: Request[Any, Any, Any], db_session: AsyncSession, sessions: SessionService, settings: Settings
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    sessions: NamedDependency[SessionService],
+    settings: NamedDependency[Settings],
 ) -> ReaderSession:
     try:
         reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
@@ -66,11 +75,13 @@ async def provide_current_session(
     return reader_session
 
 
-def provide_reader(current_session: ReaderSession) -> Reader:
+def provide_reader(current_session: NamedDependency[ReaderSession]) -> Reader:
     return current_session.reader
 
 
-async def provide_api_key(request: Request[Any, Any, Any], api_keys: ApiKeyService) -> ApiKey:
+async def provide_api_key(
+    request: Request[Any, Any, Any], api_keys: NamedDependency[ApiKeyService]
+) -> ApiKey:
     return await api_keys.authenticate(request.headers.get("authorization"))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from litestar.params import FromPath, JSONBody
+from litestar.di import NamedDependency
 from litestar import Controller, delete, get, post
 
 from membership.apikeys.models import ApiKey
@@ -21,11 +23,11 @@ class PublicationApiKeys(Controller):
     @post("/", summary="Create an API key (owners only); the secret is shown once")
     async def create_key(
         self,
-        slug: str,
-        data: ApiKeyCreate,
-        reader: Reader,
-        publications: PublicationService,
-        api_keys: ApiKeyService,
+        slug: FromPath[str],
+        data: JSONBody[ApiKeyCreate],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        api_keys: NamedDependency[ApiKeyService],
     ) -> ApiKeyCreated:
         publication = await publications.by_slug(slug)
         await require_staff(publications, publication, reader, owner=True)
@@ -36,7 +38,11 @@ class PublicationApiKeys(Controller):
 
     @get("/", summary="A publication's API keys (owners only; no secrets)")
     async def list_keys(
-        self, slug: str, reader: Reader, publications: PublicationService, api_keys: ApiKeyService
+        self,
+        slug: FromPath[str],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        api_keys: NamedDependency[ApiKeyService],
     ) -> list[ApiKeyOut]:
         publication = await publications.by_slug(slug)
         await require_staff(publications, publication, reader, owner=True)
@@ -44,7 +50,12 @@ class PublicationApiKeys(Controller):
 
     @delete("/{key_id:uuid}", summary="Revoke an API key (owners only)")
     async def revoke_key(
-        self, slug: str, key_id: UUID, reader: Reader, publications: PublicationService, api_keys: ApiKeyService
+        self,
+        slug: FromPath[str],
+        key_id: FromPath[UUID],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        api_keys: NamedDependency[ApiKeyService],
     ) -> None:
         publication = await publications.by_slug(slug)
         await require_staff(publications, publication, reader, owner=True)
@@ -56,5 +67,5 @@ class ServiceKeyApi(Controller):
     tags = ["api keys"]
 
     @get("/key", summary="The API key making this call: its name, scopes and publication")
-    async def current_key(self, api_key: ApiKey) -> ApiKeyOut:
+    async def current_key(self, api_key: NamedDependency[ApiKey]) -> ApiKeyOut:
         return ApiKeyOut.of(api_key)

@@ -22,7 +22,9 @@ SCOPES: dict[str, str] = {
 def check_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - SCOPES.keys())
     if unknown:
-        raise BadRequest(f"Unknown scope(s): {', '.join(unknown)}. Known scopes: {', '.join(sorted(SCOPES))}.")
+        raise BadRequest(
+            f"Unknown scope(s): {', '.join(unknown)}. Known scopes: {', '.join(sorted(SCOPES))}."
+        )
     if not scopes:
         raise BadRequest("An API key needs at least one scope.")
     return sorted(set(scopes))

@@ -7,4 +7,13 @@ from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
 
-__all__ = ["ApiKey", "OutboxMessage", "Publication", "Reader", "ReaderSession", "RefreshToken", "SignInLink", "StaffMember"]
+__all__ = [
+    "ApiKey",
+    "OutboxMessage",
+    "Publication",
+    "Reader",
+    "ReaderSession",
+    "RefreshToken",
+    "SignInLink",
+    "StaffMember",
+]

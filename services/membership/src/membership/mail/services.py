@@ -46,7 +46,9 @@ class Mailer:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("smtp send failed", to=to, error=str(exc))
-            raise ServiceUnavailable("We could not send the email just now; please try again in a minute.") from exc
+            raise ServiceUnavailable(
+                "We could not send the email just now; please try again in a minute."
+            ) from exc
         log.info("mail sent", to=to, subject=subject)
 
     async def outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxMessage]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from litestar.params import FromPath, JSONBody
+from litestar.di import NamedDependency
 from litestar import Controller, Request, delete, get, patch, post
 
 from membership.apikeys.services import ApiKeyService
@@ -23,22 +25,26 @@ class PublicationApi(Controller):
     tags = ["publications"]
 
     @get("/", summary="All publications")
-    async def list_publications(self, publications: PublicationService) -> list[PublicationOut]:
+    async def list_publications(
+        self, publications: NamedDependency[PublicationService]
+    ) -> list[PublicationOut]:
         return [PublicationOut.of(p) for p in await publications.all()]
 
     @get("/{slug:str}", summary="One publication")
-    async def get_publication(self, slug: str, publications: PublicationService) -> PublicationOut:
+    async def get_publication(
+        self, slug: FromPath[str], publications: NamedDependency[PublicationService]
+    ) -> PublicationOut:
         return PublicationOut.of(await publications.by_slug(slug))
 
     @get("/{slug:str}/staff", summary="A publication's staff (staff, or an API key with `staff:read`)")
     async def list_staff(
         self,
-        slug: str,
+        slug: FromPath[str],
         request: Request[Any, Any, Any],
-        publications: PublicationService,
-        sessions: SessionService,
-        api_keys: ApiKeyService,
-        settings: Settings,
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
     ) -> list[StaffOut]:
         publication = await publications.by_slug(slug)
         await require_staff_or_key(
@@ -54,7 +60,12 @@ class PublicationApi(Controller):
 
     @post("/{slug:str}/staff", summary="Add a reader to the staff by email (owners only)")
     async def add_staff(
-        self, slug: str, data: StaffAdd, reader: Reader, publications: PublicationService, readers: ReaderService
+        self,
+        slug: FromPath[str],
+        data: JSONBody[StaffAdd],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        readers: NamedDependency[ReaderService],
     ) -> StaffOut:
         publication = await publications.by_slug(slug, lock=True)
         await require_staff(publications, publication, reader, owner=True)
@@ -63,7 +74,12 @@ class PublicationApi(Controller):
 
     @patch("/{slug:str}/staff/{reader_id:uuid}", summary="Change a staff member's role (owners only)")
     async def change_staff(
-        self, slug: str, reader_id: UUID, data: StaffChange, reader: Reader, publications: PublicationService
+        self,
+        slug: FromPath[str],
+        reader_id: FromPath[UUID],
+        data: JSONBody[StaffChange],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
     ) -> StaffOut:
         publication = await publications.by_slug(slug, lock=True)
         await require_staff(publications, publication, reader, owner=True)
@@ -71,7 +87,11 @@ class PublicationApi(Controller):
 
     @delete("/{slug:str}/staff/{reader_id:uuid}", summary="Remove a staff member (owners only)")
     async def remove_staff(
-        self, slug: str, reader_id: UUID, reader: Reader, publications: PublicationService
+        self,
+        slug: FromPath[str],
+        reader_id: FromPath[UUID],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
     ) -> None:
         publication = await publications.by_slug(slug, lock=True)
         await require_staff(publications, publication, reader, owner=True)

@@ -22,7 +22,9 @@ class PublicationService:
 
     async def create(self, slug: str, name: str, owner: Reader) -> Publication:
         if not SLUG.match(slug):
-            raise BadRequest("A slug is 1 to 64 lower-case letters, digits and inner hyphens, like `the-gazette`.")
+            raise BadRequest(
+                "A slug is 1 to 64 lower-case letters, digits and inner hyphens, like `the-gazette`."
+            )
         if not name.strip():
             raise BadRequest("A publication needs a name.")
         publication = Publication(slug=slug, name=name.strip())
@@ -94,7 +96,11 @@ class PublicationService:
 
     async def change_role(self, publication: Publication, reader_id: UUID, role: StaffRole) -> StaffMember:
         member = await self._member(publication, reader_id)
-        if member.role == StaffRole.OWNER and role != StaffRole.OWNER and await self._owners(publication) == 1:
+        if (
+            member.role == StaffRole.OWNER
+            and role != StaffRole.OWNER
+            and await self._owners(publication) == 1
+        ):
             raise Conflict("A publication keeps at least one owner; make someone else owner first.")
         member.role = role
         await self.db.flush()

@@ -19,7 +19,9 @@ class ReaderOut(msgspec.Struct):
 
     @classmethod
     def of(cls, reader: Reader) -> ReaderOut:
-        return cls(id=reader.id, email=reader.email, display_name=reader.display_name, created_at=reader.created_at)
+        return cls(
+            id=reader.id, email=reader.email, display_name=reader.display_name, created_at=reader.created_at
+        )
 
 
 class ReaderUpdate(msgspec.Struct, forbid_unknown_fields=True):

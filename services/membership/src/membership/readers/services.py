@@ -37,7 +37,9 @@ class ReaderService(service.SQLAlchemyAsyncRepositoryService[Reader]):
             return found, False
         try:
             async with self.repository.session.begin_nested():
-                created = await self.create(Reader(email=email, display_name=display_name or email.split("@")[0]))
+                created = await self.create(
+                    Reader(email=email, display_name=display_name or email.split("@")[0])
+                )
         except IntegrityError:
             return await self.get_one(email=email), False
         return created, True

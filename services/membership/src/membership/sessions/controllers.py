@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from litestar.params import FromPath, JSONBody
+from litestar.di import NamedDependency
 from litestar import Controller, Request, Response, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,21 +24,28 @@ class AccountApi(Controller):
     tags = ["account"]
 
     @get("/", summary="The signed-in reader")
-    async def me(self, reader: Reader) -> ReaderOut:
+    async def me(self, reader: NamedDependency[Reader]) -> ReaderOut:
         return ReaderOut.of(reader)
 
     @patch("/", summary="Change my display name")
-    async def update(self, data: ReaderUpdate, reader: Reader) -> ReaderOut:
+    async def update(self, data: JSONBody[ReaderUpdate], reader: NamedDependency[Reader]) -> ReaderOut:
         reader.display_name = data.display_name.strip() or reader.display_name
         return ReaderOut.of(reader)
 
     @get("/sessions", summary="My active sessions")
-    async def list_sessions(self, current_session: ReaderSession, sessions: SessionService) -> list[SessionOut]:
+    async def list_sessions(
+        self, current_session: NamedDependency[ReaderSession], sessions: NamedDependency[SessionService]
+    ) -> list[SessionOut]:
         active = await sessions.active(current_session.reader_id)
         return [SessionOut.of(s, current_session.id) for s in active]
 
     @delete("/sessions/{session_id:uuid}", summary="End one of my sessions")
-    async def end_session(self, session_id: UUID, reader: Reader, sessions: SessionService) -> None:
+    async def end_session(
+        self,
+        session_id: FromPath[UUID],
+        reader: NamedDependency[Reader],
+        sessions: NamedDependency[SessionService],
+    ) -> None:
         await sessions.revoke(reader.id, session_id)
 
 
@@ -44,28 +53,41 @@ class SessionApi(Controller):
     path = "/api/auth"
     tags = ["sign-in"]
 
-    @post("/refresh", summary="Swap the session cookie for a new one")
+    @post("/refresh", status_code=200, summary="Swap the session cookie for a new one")
     async def refresh(
-        self, request: Request[Any, Any, Any], sessions: SessionService, settings: Settings, db_session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
     ) -> Response[SignedIn]:
         try:
             issued = await sessions.rotate(request.cookies.get(settings.session_cookie))
         except RefreshTokenReused:
             await db_session.commit()  # the revocation stands although the answer is a 401
             raise
-        body = SignedIn(reader=ReaderOut.of(issued.session.reader), session=SessionOut.of(issued.session, issued.session.id))
+        body = SignedIn(
+            reader=ReaderOut.of(issued.session.reader),
+            session=SessionOut.of(issued.session, issued.session.id),
+        )
         return Response(body, cookies=[session_cookie(settings, issued.refresh_token)])
 
-    @post("/sign-out", summary="End this session")
+    @post("/sign-out", status_code=200, summary="End this session")
     async def sign_out(
-        self, current_session: ReaderSession, sessions: SessionService, settings: Settings
+        self,
+        current_session: NamedDependency[ReaderSession],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
     ) -> Response[SignedOut]:
         await sessions.revoke(current_session.reader_id, current_session.id)
         return Response(SignedOut(sessions_ended=1), cookies=[cleared_cookie(settings)])
 
-    @post("/sign-out-everywhere", summary="End every session of mine, on every device")
+    @post("/sign-out-everywhere", status_code=200, summary="End every session of mine, on every device")
     async def sign_out_everywhere(
-        self, reader: Reader, sessions: SessionService, settings: Settings
+        self,
+        reader: NamedDependency[Reader],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
     ) -> Response[SignedOut]:
         ended = await sessions.revoke_all(reader.id)
         return Response(SignedOut(sessions_ended=ended), cookies=[cleared_cookie(settings)])

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate_common.problems import NotFound, Unauthorized
 
 from membership.lib.clock import utcnow
+from membership.readers.models import Reader
 from membership.lib.secrets import new_token, token_hash
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.settings import Settings
@@ -44,10 +45,10 @@ class SessionService:
         self.db = session
         self.settings = settings
 
-    async def start(self, reader_id: UUID, *, user_agent: str, client_address: str) -> IssuedSession:
+    async def start(self, reader: Reader, *, user_agent: str, client_address: str) -> IssuedSession:
         now = utcnow()
         reader_session = ReaderSession(
-            reader_id=reader_id,
+            reader=reader,
             expires_at=now + timedelta(days=self.settings.session_days),
             last_seen_at=now,
             user_agent=user_agent[:512],
@@ -66,7 +67,9 @@ class SessionService:
     async def authenticate(self, token: str | None) -> tuple[ReaderSession, RefreshToken]:
         if not token or not token.startswith(TOKEN_PREFIX + "_"):
             raise SessionEnded("You are not signed in.")
-        refresh = await self.db.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash(token)))
+        refresh = await self.db.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash(token))
+        )
         if refresh is None:
             raise SessionEnded("You are not signed in.")
         reader_session = refresh.session
@@ -94,7 +97,9 @@ class SessionService:
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             reader_session.revoked_at = now
-            raise RefreshTokenReused("This session was refreshed twice at once and has been ended for safety.")
+            raise RefreshTokenReused(
+                "This session was refreshed twice at once and has been ended for safety."
+            )
         reader_session.expires_at = now + timedelta(days=self.settings.session_days)
         reader_session.last_seen_at = now
         return await self._issue(reader_session)

@@ -6,11 +6,11 @@ scanner that merely fetches links does not sign anyone in.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
+from litestar.params import FromQuery, JSONBody, URLEncodedBody
+from litestar.di import NamedDependency
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_202_ACCEPTED
 from tollgate_common.problems import TollgateError
@@ -31,14 +31,14 @@ SENT = "If that address can receive mail, a sign-in link is on its way. It works
 async def _complete(
     token: str,
     request: Request[Any, Any, Any],
-    signin: SignInService,
-    readers: ReaderService,
-    sessions: SessionService,
+    signin: NamedDependency[SignInService],
+    readers: NamedDependency[ReaderService],
+    sessions: NamedDependency[SessionService],
 ) -> tuple[IssuedSession, str]:
     link = await signin.redeem(token)
     reader, _ = await readers.get_or_create(link.email)
     issued = await sessions.start(
-        reader.id, user_agent=request.headers.get("user-agent", ""), client_address=client_address(request)
+        reader, user_agent=request.headers.get("user-agent", ""), client_address=client_address(request)
     )
     return issued, link.next_path
 
@@ -49,23 +49,29 @@ class SignInApi(Controller):
 
     @post("/sign-in", status_code=HTTP_202_ACCEPTED, summary="Email a sign-in link")
     async def request_link(
-        self, data: SignInRequest, request: Request[Any, Any, Any], signin: SignInService
+        self,
+        data: JSONBody[SignInRequest],
+        request: Request[Any, Any, Any],
+        signin: NamedDependency[SignInService],
     ) -> LinkSent:
         await signin.request_link(data.email, data.next, client_address(request))
         return LinkSent(detail=SENT)
 
-    @post("/sign-in/complete", summary="Spend a sign-in link's token and start a session")
+    @post("/sign-in/complete", status_code=200, summary="Spend a sign-in link's token and start a session")
     async def complete(
         self,
-        data: SignInComplete,
+        data: JSONBody[SignInComplete],
         request: Request[Any, Any, Any],
-        signin: SignInService,
-        readers: ReaderService,
-        sessions: SessionService,
-        settings: Settings,
+        signin: NamedDependency[SignInService],
+        readers: NamedDependency[ReaderService],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
     ) -> Response[SignedIn]:
         issued, _ = await _complete(data.token, request, signin, readers, sessions)
-        body = SignedIn(reader=ReaderOut.of(issued.session.reader), session=SessionOut.of(issued.session, issued.session.id))
+        body = SignedIn(
+            reader=ReaderOut.of(issued.session.reader),
+            session=SessionOut.of(issued.session, issued.session.id),
+        )
         return Response(body, cookies=[session_cookie(settings, issued.refresh_token)])
 
 
@@ -75,15 +81,15 @@ class SignInPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def form(self, next: str = "/") -> Template:  # noqa: A002 - the query parameter's name
+    async def form(self, next: FromQuery[str] = "/") -> Template:  # noqa: A002 - the query parameter's name
         return Template("sign_in.html", context={"next": next if next.startswith("/") else "/"})
 
     @post("/", status_code=200)
     async def send(
         self,
-        data: Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: URLEncodedBody[SignInForm],
         request: Request[Any, Any, Any],
-        signin: SignInService,
+        signin: NamedDependency[SignInService],
     ) -> Template:
         try:
             await signin.request_link(data.email, data.next, client_address(request))
@@ -93,21 +99,25 @@ class SignInPages(Controller):
         return Template("sign_in_sent.html", context={"message": SENT})
 
     @get("/confirm")
-    async def confirm_page(self, token: str = "") -> Template:
+    async def confirm_page(self, token: FromQuery[str] = "") -> Template:
         return Template("sign_in_confirm.html", context={"token": token})
 
     @post("/confirm", status_code=303)
     async def confirm(
         self,
-        data: Annotated[ConfirmForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: URLEncodedBody[ConfirmForm],
         request: Request[Any, Any, Any],
-        signin: SignInService,
-        readers: ReaderService,
-        sessions: SessionService,
-        settings: Settings,
+        signin: NamedDependency[SignInService],
+        readers: NamedDependency[ReaderService],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
     ) -> Redirect | Template:
         try:
             issued, next_path = await _complete(data.token, request, signin, readers, sessions)
         except TollgateError as exc:
-            return Template("sign_in_confirm.html", context={"error": exc.detail}, status_code=exc.status_code)
-        return Redirect(safe_next(next_path), cookies=[session_cookie(settings, issued.refresh_token)])
+            return Template(
+                "sign_in_confirm.html", context={"error": exc.detail}, status_code=exc.status_code
+            )
+        return Redirect(
+            safe_next(next_path), status_code=303, cookies=[session_cookie(settings, issued.refresh_token)]
+        )

@@ -94,7 +94,9 @@ class SignInService:
         """Checks and marks a link used; a used link still works within the mail-scanner window."""
         link = None
         if token.startswith(TOKEN_PREFIX + "_"):
-            link = await self.session.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
+            link = await self.session.scalar(
+                select(SignInLink).where(SignInLink.token_hash == token_hash(token))
+            )
         if link is None:
             raise BadRequest("This sign-in link is not valid. Ask for a new one.")
         now = utcnow()
