@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from typing import Any
 
@@ -106,3 +108,22 @@ def test_forwarded_prefixes_are_whole_segments(prefix: str) -> None:
 
 def test_membership_url_loses_its_trailing_slash() -> None:
     assert Settings(membership_url="http://membership:8001/").membership_url == "http://membership:8001"
+
+
+async def test_logs_are_json_lines_with_the_request_id(make_gateway: Any, settings: Settings, capfd: Any) -> None:
+    async with make_gateway(settings) as client:
+        await client.get("/health/live", headers={"X-Request-ID": "json-log-check"})
+    lines = [line for line in capfd.readouterr().err.splitlines() if "json-log-check" in line]
+    assert lines
+    access = json.loads(lines[-1])
+    assert access["logger"] == "tollgate.access"
+    assert access["request_id"] == "json-log-check"
+    assert access["status"] == 200
+
+
+async def test_forwarded_query_strings_stay_out_of_the_logs(gateway: Client, caplog: Any) -> None:
+    # Sign-in links carry their token in the query; no log line may repeat it.
+    with caplog.at_level(logging.DEBUG):
+        await gateway.get("/api/echo?token=very-secret-sign-in-token")
+    assert caplog.records
+    assert "very-secret-sign-in-token" not in caplog.text

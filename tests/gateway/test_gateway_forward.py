@@ -162,7 +162,7 @@ async def test_redirect_passes_through_unfollowed(gateway: Client, upstream: Any
     response = await gateway.get("/auth/redirect", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/account/welcome"
-    assert "/account/welcome" not in upstream.received
+    assert upstream.received[-1] == "/auth/redirect"
 
 
 async def test_compressed_body_passes_as_membership_encoded_it(gateway: Client, upstream: Any) -> None:
@@ -195,7 +195,7 @@ async def test_body_over_the_limit_is_a_413_problem(
 ) -> None:
     settings = Settings(membership_url=upstream.url, max_body_bytes=1024)
     body = b"x" * 1025
-    before = upstream.received.count("/api/echo")
+    before = len(upstream.received)
     async with make_gateway(settings) as client:
         if announced:
             response = await client.post("/api/echo", content=body)
@@ -206,7 +206,7 @@ async def test_body_over_the_limit_is_a_413_problem(
             status, headers, _ = await _raw_request(client.app, b"/api/echo", method="POST", chunks=chunks)
             assert status == 413
             assert headers[b"content-type"].startswith(b"application/problem+json")
-    assert upstream.received.count("/api/echo") == before
+    assert upstream.received[before:] == []
 
 
 async def test_body_at_the_limit_passes(make_gateway: Any, upstream: Any) -> None:
@@ -256,16 +256,18 @@ async def test_dot_segments_cannot_leave_the_forwarded_prefixes(
     gateway: Client, upstream: Any, raw_path: bytes
 ) -> None:
     # HTTP clients resolve dot segments before sending; a raw request keeps them, as curl --path-as-is does.
+    before = len(upstream.received)
     status, _, body = await _raw_request(gateway.app, raw_path)
     assert status == 404
     assert b"the secret" not in body
-    assert "/internal/secret" not in upstream.received
+    assert upstream.received[before:] == []
 
 
 @pytest.mark.parametrize("path", ["/apiary", "/internal/secret"])
 async def test_paths_outside_the_prefixes_are_not_forwarded(
     gateway: Client, upstream: Any, path: str
 ) -> None:
+    before = len(upstream.received)
     response = await gateway.get(path)
     _is_problem(response, 404)
-    assert path not in upstream.received
+    assert upstream.received[before:] == []

@@ -30,3 +30,8 @@ async def sign_in(client: AsyncTestClient[Litestar], email: str) -> dict[str, An
     assert done.status_code == 200, done.text
     body: dict[str, Any] = done.json()
     return body
+
+
+def with_cookie(token: str) -> dict[str, str]:
+    """Headers presenting one session cookie (with the client's own jar cleared)."""
+    return {"cookie": f"tollgate_session={token}"}

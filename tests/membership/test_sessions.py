@@ -1,0 +1,125 @@
+"""Sessions: refresh rotation, theft detection, sign out, sign out everywhere, my sessions."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.membership.helpers import sign_in, with_cookie
+
+COOKIE = "tollgate_session"
+
+
+async def test_refresh_rotates_the_cookie(client: AsyncTestClient[Litestar]) -> None:
+    signed_in = await sign_in(client, "rotate@example.com")
+    before = client.cookies[COOKIE]
+    refreshed = await client.post("/api/auth/refresh")
+    assert refreshed.status_code == 200
+    after = client.cookies[COOKIE]
+    assert after != before
+    assert refreshed.json()["session"]["id"] == signed_in["session"]["id"]
+    assert (await client.get("/api/me")).status_code == 200
+
+
+async def test_reused_refresh_token_ends_the_whole_session(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "stolen@example.com")
+    stolen = client.cookies[COOKIE]
+    assert (await client.post("/api/auth/refresh")).status_code == 200
+    current = client.cookies[COOKIE]
+    # The thief presents the old token: refused, and the session is revoked for the owner too.
+    client.cookies.clear()
+    thief = await client.post("/api/auth/refresh", headers=with_cookie(stolen))
+    assert thief.status_code == 401
+    assert thief.headers["content-type"].startswith("application/problem+json")
+    owner = await client.get("/api/me", headers=with_cookie(current))
+    assert owner.status_code == 401
+    assert "ended" in owner.json()["detail"]
+
+
+async def test_presenting_a_rotated_token_anywhere_revokes(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "replay@example.com")
+    old = client.cookies[COOKIE]
+    await client.post("/api/auth/refresh")
+    new = client.cookies[COOKIE]
+    client.cookies.clear()
+    assert (await client.get("/api/me", headers=with_cookie(old))).status_code == 401
+    assert (await client.get("/api/me", headers=with_cookie(new))).status_code == 401
+
+
+async def test_sign_out_ends_only_this_session(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "two@example.com")
+    laptop = client.cookies[COOKIE]
+    client.cookies.clear()
+    await sign_in(client, "two@example.com")
+    phone = client.cookies[COOKIE]
+    out = await client.post("/api/auth/sign-out")
+    assert out.status_code == 200
+    assert (
+        'tollgate_session=""' in out.headers["set-cookie"] or "max-age=0" in out.headers["set-cookie"].lower()
+    )
+    client.cookies.clear()
+    assert (await client.get("/api/me", headers=with_cookie(phone))).status_code == 401
+    assert (await client.get("/api/me", headers=with_cookie(laptop))).status_code == 200
+
+
+async def test_sign_out_everywhere(client: AsyncTestClient[Litestar]) -> None:
+    cookies = []
+    for _ in range(3):
+        client.cookies.clear()
+        await sign_in(client, "many@example.com")
+        cookies.append(client.cookies[COOKIE])
+    client.cookies.clear()
+    await sign_in(client, "other@example.com")
+    bystander = client.cookies[COOKIE]
+    client.cookies.clear()
+    out = await client.post("/api/auth/sign-out-everywhere", headers=with_cookie(cookies[0]))
+    assert out.status_code == 200
+    assert out.json()["sessions_ended"] == 3
+    for cookie in cookies:
+        assert (await client.get("/api/me", headers=with_cookie(cookie))).status_code == 401
+    assert (await client.get("/api/me", headers=with_cookie(bystander))).status_code == 200
+
+
+async def test_list_and_end_my_sessions(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "list@example.com")
+    first = client.cookies[COOKIE]
+    client.cookies.clear()
+    await sign_in(client, "list@example.com")
+    listed = (await client.get("/api/me/sessions")).json()
+    assert len(listed) == 2
+    assert [s["current"] for s in listed].count(True) == 1
+    other = next(s for s in listed if not s["current"])
+    assert (await client.delete(f"/api/me/sessions/{other['id']}")).status_code == 204
+    assert len((await client.get("/api/me/sessions")).json()) == 1
+    client_cookie = client.cookies[COOKIE]
+    client.cookies.clear()
+    assert (await client.get("/api/me", headers=with_cookie(first))).status_code == 401
+    assert (
+        await client.delete(f"/api/me/sessions/{other['id']}", headers=with_cookie(client_cookie))
+    ).status_code == 404
+
+
+async def test_someone_elses_session_cannot_be_ended(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "victim@example.com")
+    victim_session = (await client.get("/api/me/sessions")).json()[0]["id"]
+    victim_cookie = client.cookies[COOKIE]
+    client.cookies.clear()
+    await sign_in(client, "attacker@example.com")
+    assert (await client.delete(f"/api/me/sessions/{victim_session}")).status_code == 404
+    client.cookies.clear()
+    assert (await client.get("/api/me", headers=with_cookie(victim_cookie))).status_code == 200
+
+
+async def test_display_name_can_change(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "named@example.com")
+    changed = await client.patch("/api/me", json={"display_name": "Named Reader"})
+    assert changed.status_code == 200
+    assert (await client.get("/api/me")).json()["display_name"] == "Named Reader"
+
+
+async def test_not_signed_in_is_401_problem(client: AsyncTestClient[Litestar]) -> None:
+    for method, path in [("GET", "/api/me"), ("POST", "/api/auth/refresh"), ("POST", "/api/auth/sign-out")]:
+        response = await client.request(method, path)
+        assert response.status_code == 401, path
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["status"] == 401
