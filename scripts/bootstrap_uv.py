@@ -60,7 +60,7 @@ def wheel_tag() -> str:
 
 def via_wheel() -> None:
     meta_url = f"https://pypi.org/pypi/uv/{UV_VERSION}/json"
-    with urllib.request.urlopen(meta_url, timeout=60) as resp:  # noqa: S310 - fixed https URL
+    with urllib.request.urlopen(meta_url, timeout=60) as resp:
         files = json.load(resp)["urls"]
     tag = wheel_tag()
     wheel = next((f for f in files if f["filename"].endswith(".whl") and tag in f["filename"]), None)
@@ -79,7 +79,7 @@ def via_wheel() -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before any version is assured
         raise SystemExit(f"Tollgate needs Python 3.11 or newer; this is {platform.python_version()}")
     if installed_version() == UV_VERSION:
         return

@@ -20,10 +20,10 @@ import pytest
 import uvicorn
 from litestar import Litestar, Request, Response, get, head, route
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
 from litestar.response import Redirect
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
-from litestar.enums import ScopeType
 
 from gateway.app import create_app
 from gateway.settings import Settings

@@ -110,7 +110,9 @@ def test_membership_url_loses_its_trailing_slash() -> None:
     assert Settings(membership_url="http://membership:8001/").membership_url == "http://membership:8001"
 
 
-async def test_logs_are_json_lines_with_the_request_id(make_gateway: Any, settings: Settings, capfd: Any) -> None:
+async def test_logs_are_json_lines_with_the_request_id(
+    make_gateway: Any, settings: Settings, capfd: Any
+) -> None:
     async with make_gateway(settings) as client:
         await client.get("/health/live", headers={"X-Request-ID": "json-log-check"})
     lines = [line for line in capfd.readouterr().err.splitlines() if "json-log-check" in line]

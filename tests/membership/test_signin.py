@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient

@@ -62,7 +62,9 @@ class TooManyRequests(TollgateError):
     status_code = 429
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)}, extra={"retry_after": retry_after})
+        super().__init__(
+            detail, headers={"Retry-After": str(retry_after)}, extra={"retry_after": retry_after}
+        )
 
 
 class ServiceUnavailable(TollgateError):
@@ -88,7 +90,9 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _instance(request: Request[Any, Any, Any], response: Response[dict[str, Any]]) -> Response[dict[str, Any]]:
+def _instance(
+    request: Request[Any, Any, Any], response: Response[dict[str, Any]]
+) -> Response[dict[str, Any]]:
     response.content["instance"] = request.url.path
     return response
 

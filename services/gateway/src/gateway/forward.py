@@ -101,7 +101,7 @@ async def forward(request: Request[Any, Any, Any]) -> ASGIResponse:
         upstream = await client_of(request.app).send(upstream_request, stream=True)
         try:
             # Raw bytes: the body stays as membership encoded it, matching its Content-Encoding.
-            content = await upstream.aread()
+            content = b"".join([chunk async for chunk in upstream.aiter_raw()])
         finally:
             await upstream.aclose()
     except httpx.TimeoutException as exc:

@@ -7,16 +7,13 @@ from pathlib import Path
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
-from tollgate_common.health import health_router
-from tollgate_common.logging import RequestContextMiddleware, configure_logging
-from tollgate_common.problems import exception_handlers
 
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
@@ -27,6 +24,9 @@ from membership.publications.controllers import PublicationApi
 from membership.sessions.controllers import AccountApi, SessionApi
 from membership.settings import Settings
 from membership.signin.controllers import SignInApi, SignInPages
+from tollgate_common.health import health_router
+from tollgate_common.logging import RequestContextMiddleware, configure_logging
+from tollgate_common.problems import exception_handlers
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 import click
 from litestar.plugins import CLIPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from tollgate_common.problems import TollgateError
 
 T = TypeVar("T")

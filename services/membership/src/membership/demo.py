@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import NotFound
 
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
+from tollgate_common.problems import NotFound
 
 DEMO_OWNER = "publisher@example.com"
 DEMO_PUBLICATIONS = {

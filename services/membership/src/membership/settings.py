@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+
 from tollgate_common.settings import ServiceSettings
 
 

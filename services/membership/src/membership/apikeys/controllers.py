@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar.params import FromPath, JSONBody
-from litestar.di import NamedDependency
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut

@@ -6,13 +6,13 @@ from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import BadRequest, Forbidden, NotFound, Unauthorized
 
 from membership.apikeys.models import ApiKey
 from membership.lib.clock import utcnow
 from membership.lib.secrets import new_token, token_hash
+from tollgate_common.problems import BadRequest, Forbidden, NotFound, Unauthorized
 
-TOKEN_PREFIX = "tgk"
+TOKEN_PREFIX = "tgk"  # noqa: S105 - a type prefix, not a secret
 # What a key may be allowed to do; later capabilities add theirs here.
 SCOPES: dict[str, str] = {
     "staff:read": "List a publication's staff.",

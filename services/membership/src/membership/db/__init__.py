@@ -11,9 +11,11 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
-from sqlalchemy import event
+from advanced_alchemy.types import GUID
+from sqlalchemy import BINARY, NUMERIC, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeEngine
 
 from membership.settings import Settings
 
@@ -50,3 +52,16 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def compare_type(
+    context: object,
+    inspected_column: object,
+    metadata_column: object,
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic's type comparison, minus SQLite reflecting a UUID (GUID) column as NUMERIC(16)."""
+    if isinstance(metadata_type, GUID) and isinstance(inspected_type, NUMERIC | BINARY | GUID):
+        return False
+    return None  # Alembic's own comparison decides

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
-from litestar import Controller, get
 from litestar.response import Template
 
 from membership.mail.schemas import OutboxMessageOut

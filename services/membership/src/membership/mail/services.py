@@ -8,10 +8,10 @@ import aiosmtplib
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import ServiceUnavailable
 
 from membership.mail.models import OutboxMessage
 from membership.settings import Settings
+from tollgate_common.problems import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 

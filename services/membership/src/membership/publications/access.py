@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from tollgate_common.problems import Forbidden
 
 from membership.apikeys.services import ApiKeyService
 from membership.publications.models import Publication, StaffRole
@@ -13,6 +12,7 @@ from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.sessions.services import SessionService
 from membership.settings import Settings
+from tollgate_common.problems import Forbidden
 
 
 async def require_staff(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar.params import FromPath, JSONBody
-from litestar.di import NamedDependency
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from membership.apikeys.services import ApiKeyService
 from membership.publications.access import require_staff, require_staff_or_key

@@ -8,10 +8,10 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import BadRequest, Conflict, NotFound
 
 from membership.publications.models import Publication, StaffMember, StaffRole
 from membership.readers.models import Reader
+from tollgate_common.problems import BadRequest, Conflict, NotFound
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 

@@ -7,9 +7,9 @@ from uuid import UUID
 from advanced_alchemy import repository, service
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
-from tollgate_common.problems import BadRequest, NotFound
 
 from membership.readers.models import Reader
+from tollgate_common.problems import BadRequest, NotFound
 
 
 def normalise_email(raw: str) -> str:

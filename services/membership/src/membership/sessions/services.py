@@ -13,15 +13,15 @@ from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import NotFound, Unauthorized
 
 from membership.lib.clock import utcnow
-from membership.readers.models import Reader
 from membership.lib.secrets import new_token, token_hash
+from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.settings import Settings
+from tollgate_common.problems import NotFound, Unauthorized
 
-TOKEN_PREFIX = "tgsession"
+TOKEN_PREFIX = "tgsession"  # noqa: S105 - a type prefix, not a secret
 # Touching last_seen_at on every request would make every read a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
@@ -79,7 +79,8 @@ class SessionService:
         if refresh.rotated_at is not None:
             reader_session.revoked_at = now
             raise RefreshTokenReused(
-                "This session was ended because an old copy of its sign-in cookie was used. Please sign in again."
+                "This session was ended because an old copy of its sign-in cookie was used. "
+                "Please sign in again."
             )
         if now - reader_session.last_seen_at > LAST_SEEN_RESOLUTION:
             reader_session.last_seen_at = now

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.params import FromQuery, JSONBody, URLEncodedBody
-from litestar.di import NamedDependency
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_202_ACCEPTED
-from tollgate_common.problems import TollgateError
 
 from membership.deps import client_address
 from membership.readers.schemas import ReaderOut
@@ -24,6 +23,7 @@ from membership.sessions.services import IssuedSession, SessionService
 from membership.settings import Settings
 from membership.signin.schemas import ConfirmForm, LinkSent, SignInComplete, SignInForm, SignInRequest
 from membership.signin.services import SignInService, safe_next
+from tollgate_common.problems import TollgateError
 
 SENT = "If that address can receive mail, a sign-in link is on its way. It works for a few minutes."
 
@@ -81,7 +81,7 @@ class SignInPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def form(self, next: FromQuery[str] = "/") -> Template:  # noqa: A002 - the query parameter's name
+    async def form(self, next: FromQuery[str] = "/") -> Template:
         return Template("sign_in.html", context={"next": next if next.startswith("/") else "/"})
 
     @post("/", status_code=200)

@@ -14,7 +14,6 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from tollgate_common.problems import BadRequest, Gone, TooManyRequests
 
 from membership.lib.clock import utcnow
 from membership.lib.secrets import new_token, token_hash
@@ -22,8 +21,9 @@ from membership.mail.services import Mailer
 from membership.readers.services import normalise_email
 from membership.settings import Settings
 from membership.signin.models import SignInLink
+from tollgate_common.problems import BadRequest, Gone, TooManyRequests
 
-TOKEN_PREFIX = "tgsignin"
+TOKEN_PREFIX = "tgsignin"  # noqa: S105 - a type prefix, not a secret
 
 
 def safe_next(path: str | None) -> str:

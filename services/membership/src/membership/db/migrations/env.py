@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 import membership.db.models  # noqa: F401 - registers every table on the metadata
+from membership.db import compare_type
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
@@ -20,7 +21,7 @@ config: "AlembicCommandConfig" = context.config  # type: ignore[assignment]
 def _configure(**kwargs: object) -> None:
     context.configure(
         target_metadata=metadata_registry.get(config.bind_key),
-        compare_type=config.compare_type,
+        compare_type=compare_type,
         version_table=config.version_table_name,
         version_table_schema=config.version_table_schema,
         version_table_pk=config.version_table_pk,

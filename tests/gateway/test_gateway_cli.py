@@ -1,0 +1,55 @@
+"""The `gateway` command: its help, and `gateway run` serving the app on the configured port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+GATEWAY = str(Path(sys.executable).with_name("gateway"))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITESTAR_", "GATEWAY_"))}
+    env.update(extra)
+    return env
+
+
+def test_help_lists_run() -> None:
+    result = subprocess.run([GATEWAY, "--help"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "run" in result.stdout
+
+
+@pytest.mark.e2e
+def test_run_serves_on_the_configured_port(upstream: Any, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "gateway.log").open("w")
+    env = _env(GATEWAY_PORT=str(port), GATEWAY_MEMBERSHIP_URL=upstream.url, GATEWAY_LOG_LEVEL="WARNING")
+    process = subprocess.Popen([GATEWAY, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "gateway.log").read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "gateway run did not start listening"
+                time.sleep(0.2)
+        # Ready means it reached the stand-in for membership given in GATEWAY_MEMBERSHIP_URL.
+        assert response.status_code == 200
+        assert response.json()["checks"] == {"membership": "ok"}
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
