@@ -73,8 +73,10 @@ class MembershipTimeout(TollgateError):
 
 
 def forward_handler(settings: Settings) -> HTTPRouteHandler:
-    """The route handler that forwards every path under the configured prefixes."""
-    paths = [f"{prefix.rstrip('/')}/{{path:path}}" for prefix in settings.forwarded_prefixes]
+    """The route handler that forwards every path under the configured prefixes, and each prefix itself."""
+    # Litestar routes "/account" and "/account/" alike, so membership's "/account" page is the prefix itself.
+    bare = [prefix.rstrip("/") for prefix in settings.forwarded_prefixes]
+    paths = bare + [f"{prefix}/{{path:path}}" for prefix in bare]
     return route(
         paths,
         http_method=FORWARDED_METHODS,
@@ -118,7 +120,7 @@ def _upstream_url(settings: Settings, request: Request[Any, Any, Any]) -> httpx.
     raw_path: bytes = scope.get("raw_path") or quote(scope["path"]).encode()
     # Some servers (and Litestar's test client) leave the query on raw_path; it travels separately.
     path = raw_path.partition(b"?")[0].decode("latin-1")
-    prefix = next((p for p in settings.forwarded_prefixes if path.startswith(p)), None)
+    prefix = next((p for p in settings.forwarded_prefixes if path.startswith(p) or path == p[:-1]), None)
     # httpx resolves ".." before sending; "/auth/../admin" must not reach a route that is not forwarded.
     if prefix is None or any(segment in {".", ".."} for segment in unquote(path).split("/")):
         raise NotFound("There is nothing at this address.")

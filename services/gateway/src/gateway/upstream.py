@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
-from typing import Any
 from urllib.request import Request as UrllibRequest
 
 import httpx
@@ -26,7 +25,7 @@ class _NoCookies(CookiePolicy):
     rfc2965 = False
     hide_cookie2 = True
 
-    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+    def set_ok(self, cookie: Cookie, request: UrllibRequest) -> bool:
         return False
 
     def return_ok(self, cookie: Cookie, request: UrllibRequest) -> bool:
