@@ -77,5 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
         ),
+        # Litestar's default logging config would replace configure_logging's JSON handler with its own.
+        logging_config=None,
         debug=False,
     )
