@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,8 @@ class Settings(ServiceSettings):
     database_pool_size: int = 10
     migrate_on_start: bool = False
     max_body_bytes: int = 64 * 1024
+    # Peers whose X-Forwarded-For we believe (the gateway); comma-separated addresses or networks.
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
 
     signin_link_minutes: int = 15
     # Mail scanners open links before people do; a consumed link still works this long.
@@ -50,6 +53,12 @@ class Settings(ServiceSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @cached_property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
+        )
 
     @cached_property
     def resolved_database_url(self) -> str:
