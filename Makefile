@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test env lint typecheck pytest fmt bench lock clean
+.PHONY: run test env lint typecheck pytest fmt lock clean
 
 env:
 	@$(PYTHON) scripts/bootstrap_uv.py
@@ -17,8 +17,8 @@ run: env
 test: env lint typecheck pytest
 
 lint:
-	$(UV) run --no-sync ruff check services libs tests scripts bench
-	$(UV) run --no-sync ruff format --check services libs tests scripts bench
+	$(UV) run --no-sync ruff check services libs tests scripts
+	$(UV) run --no-sync ruff format --check services libs tests scripts
 
 typecheck:
 	$(UV) run --no-sync mypy services libs
@@ -27,11 +27,8 @@ pytest:
 	$(UV) run --no-sync pytest
 
 fmt: env
-	$(UV) run --no-sync ruff format services libs tests scripts bench
-	$(UV) run --no-sync ruff check --fix services libs tests scripts bench
-
-bench: env
-	$(UV) run --no-sync python -m bench
+	$(UV) run --no-sync ruff format services libs tests scripts
+	$(UV) run --no-sync ruff check --fix services libs tests scripts
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py
