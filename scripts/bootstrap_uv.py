@@ -59,16 +59,20 @@ def wheel_tag() -> str:
 
 
 def via_wheel() -> None:
-    meta_url = f"https://pypi.org/pypi/uv/{UV_VERSION}/json"
-    with urllib.request.urlopen(meta_url, timeout=60) as resp:
-        files = json.load(resp)["urls"]
+    # PyPI's Simple API (PEP 691, JSON form): what package clients read, with each file's digest.
+    index = urllib.request.Request(
+        "https://pypi.org/simple/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(index, timeout=60) as resp:  # noqa: S310 - fixed https URL
+        files = json.load(resp)["files"]
     tag = wheel_tag()
-    wheel = next((f for f in files if f["filename"].endswith(".whl") and tag in f["filename"]), None)
+    prefix = f"uv-{UV_VERSION}-"
+    wheel = next((f for f in files if f["filename"].startswith(prefix) and tag in f["filename"]), None)
     if wheel is None:
         raise SystemExit(f"bootstrap: PyPI lists no uv {UV_VERSION} wheel for {tag}")
-    with urllib.request.urlopen(wheel["url"], timeout=300) as resp:  # noqa: S310 - URL from PyPI's API
+    with urllib.request.urlopen(wheel["url"], timeout=300) as resp:  # noqa: S310 - URL from PyPI's index
         blob = resp.read()
-    if hashlib.sha256(blob).hexdigest() != wheel["digests"]["sha256"]:
+    if hashlib.sha256(blob).hexdigest() != wheel["hashes"]["sha256"]:
         raise SystemExit("bootstrap: the uv wheel's digest does not match PyPI's; refusing it")
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         member = next(n for n in zf.namelist() if n.endswith("/scripts/uv"))
