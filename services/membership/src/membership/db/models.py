@@ -1,19 +1,29 @@
 """Every model, imported once so that Alembic and the app see the whole schema."""
 
 from membership.apikeys.models import ApiKey
+from membership.grants.models import Grant
 from membership.mail.models import OutboxMessage
+from membership.plans.models import Price, Tier
 from membership.publications.models import Publication, StaffMember
 from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
+from membership.stripe_events.models import StripeEvent
+from membership.subscriptions.models import StripeCustomer, Subscription
 
 __all__ = [
     "ApiKey",
+    "Grant",
     "OutboxMessage",
+    "Price",
     "Publication",
     "Reader",
     "ReaderSession",
     "RefreshToken",
     "SignInLink",
     "StaffMember",
+    "StripeCustomer",
+    "StripeEvent",
+    "Subscription",
+    "Tier",
 ]

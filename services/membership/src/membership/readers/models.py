@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from advanced_alchemy.base import UUIDAuditBase
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -13,3 +13,5 @@ class Reader(UUIDAuditBase):
     # Stored normalised (see readers.services.normalise_email), so uniqueness ignores case.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
+    # Rises with every change to the reader's grants; tokens carrying an older one are stale.
+    entitlement_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

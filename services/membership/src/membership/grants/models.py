@@ -1,0 +1,29 @@
+"""One row per reader, entitlement key and source, with start, end and revocation times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDAuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Grant(UUIDAuditBase):
+    __tablename__ = "reader_grant"
+    __table_args__ = (
+        UniqueConstraint("reader_id", "key", "source", "source_id", name="reader_key_source"),
+        Index("ix_reader_grant_live", "reader_id", "revoked_at", "ends_at"),
+    )
+
+    reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    # subscription, trial, comp, gift...; source_id says which one (a subscription's id, a comp's id).
+    source: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(255))
+    starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    note: Mapped[str] = mapped_column(String(500), default="")

@@ -1,0 +1,34 @@
+"""A received Stripe event and where it is in processing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from advanced_alchemy.base import CommonTableAttributes, orm_registry
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class _Base(CommonTableAttributes, DeclarativeBase):
+    registry = orm_registry
+    __abstract__ = True
+
+
+class StripeEvent(_Base):
+    __tablename__ = "stripe_event"
+    __table_args__ = (Index("ix_stripe_event_due", "status", "next_attempt_at"),)
+
+    # Stripe's own evt_ id: storing twice is impossible, so a duplicate delivery is a no-op.
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    created: Mapped[int] = mapped_column(Integer)  # Stripe's timestamp of the event
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processed, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    # A worker's claim: until this time no other worker takes the event (survives a crashed worker).
+    leased_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
