@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
+import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
@@ -19,16 +21,22 @@ from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
+from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
+from membership.plans.controllers import PlatformTierApi, TierApi
 from membership.publications.controllers import PublicationApi
 from membership.sessions.controllers import AccountApi, SessionApi
 from membership.settings import Settings
 from membership.signin.controllers import SignInApi, SignInPages
+from membership.stripe_events.controllers import StripeWebhook
+from membership.stripe_events.worker import InboxWorker
+from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.problems import exception_handlers
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -36,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     alchemy = alchemy_config(settings)
     head = migrate.head_revision()
+    stripe_api = StripeApi(settings)
+    worker = InboxWorker(alchemy, settings, stripe_api)
+    tasks: list[asyncio.Task[None]] = []
 
     async def database_ready(app: Litestar) -> None:
         async with alchemy.get_session() as session:
@@ -47,6 +58,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings)
 
+    async def start_workers() -> None:
+        if stripe_api.sandboxed:
+            log.warning(
+                "STRIPE SANDBOX: no Stripe key is configured, so payments go to the local sandbox "
+                "and no real money moves",
+                sandbox=settings.stripe_sandbox_url,
+            )
+        tasks.extend(asyncio.create_task(worker.run_forever()) for _ in range(settings.stripe_workers))
+
+    async def stop_workers() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     handlers: list[ControllerRouterHandler] = [
         health_router({"database": database_ready}),
         SignInApi,
@@ -56,6 +83,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PublicationApi,
         PublicationApiKeys,
         ServiceKeyApi,
+        PlatformTierApi,
+        TierApi,
+        BillingApi,
+        MySubscriptionsApi,
+        StripeWebhook,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)
@@ -66,14 +98,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         middleware=[RequestContextMiddleware],
         exception_handlers=exception_handlers,
-        on_startup=[migrate_on_start],
-        state=State({"settings": settings, "alchemy": alchemy}),
+        on_startup=[migrate_on_start, start_workers],
+        on_shutdown=[stop_workers],
+        state=State(
+            {"settings": settings, "alchemy": alchemy, "stripe_api": stripe_api, "stripe_worker": worker}
+        ),
         request_max_body_size=settings.max_body_bytes,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="Tollgate membership",
             version="0.1.0",
-            description="Readers, publications, sign-in, sessions and service API keys.",
+            description="Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
         ),

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.services import ApiKeyService
+from membership.grants.services import GrantService
+from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
+from membership.plans.services import PlanService
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
@@ -20,6 +23,7 @@ from membership.sessions.models import ReaderSession
 from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
 from membership.signin.services import SignInService
+from membership.subscriptions.services import SubscriptionService
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -48,6 +52,29 @@ def _is_trusted(address: str, trusted: tuple[IPv4Network | IPv6Network, ...]) ->
 def provide_settings(state: State) -> Settings:
     settings: NamedDependency[Settings] = state.settings
     return settings
+
+
+def provide_stripe_api(state: State) -> StripeApi:
+    stripe_api: StripeApi = state.stripe_api
+    return stripe_api
+
+
+def provide_plans(
+    db_session: NamedDependency[AsyncSession], stripe_api: NamedDependency[StripeApi]
+) -> PlanService:
+    return PlanService(db_session, stripe_api)
+
+
+def provide_subscriptions(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    stripe_api: NamedDependency[StripeApi],
+) -> SubscriptionService:
+    return SubscriptionService(db_session, settings, stripe_api)
+
+
+def provide_grants(db_session: NamedDependency[AsyncSession]) -> GrantService:
+    return GrantService(db_session)
 
 
 def provide_mailer(db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Mailer:
@@ -116,4 +143,8 @@ dependencies: dict[str, Provide] = {
     "current_session": Provide(provide_current_session),
     "reader": Provide(provide_reader, sync_to_thread=False),
     "api_key": Provide(provide_api_key),
+    "stripe_api": Provide(provide_stripe_api, sync_to_thread=False),
+    "plans": Provide(provide_plans, sync_to_thread=False),
+    "subscriptions": Provide(provide_subscriptions, sync_to_thread=False),
+    "grants": Provide(provide_grants, sync_to_thread=False),
 }

@@ -49,6 +49,24 @@ class Settings(ServiceSettings):
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_timeout_seconds: float = 10.0
 
+    # Empty: the local Stripe sandbox at stripe_sandbox_url (development and tests only).
+    stripe_secret_key: SecretStr = SecretStr("")
+    # Empty: the webhook endpoint is disabled (404) rather than accepting unsigned events.
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_sandbox_url: str = "http://127.0.0.1:8002"
+    stripe_network_retries: int = 2
+    # past_due keeps access this long after the renewal that failed.
+    past_due_grace_days: int = 7
+    # An active subscription's grant outlives its period by this much, so a late renewal webhook
+    # does not cut a paying reader off; cancel-at-period-end ends exactly at the period's end.
+    renewal_leeway_hours: int = 48
+    # Webhook inbox workers inside this process (0: run `membership stripe worker` separately).
+    stripe_workers: int = 1
+    stripe_max_attempts: int = 12
+    # Retry n waits base * 2**n seconds, at most an hour.
+    stripe_retry_base_seconds: float = 2.0
+    stripe_poll_seconds: float = 1.0
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -65,6 +83,10 @@ class Settings(ServiceSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'membership.db').resolve()}"
+
+    @property
+    def stripe_sandboxed(self) -> bool:
+        return not self.stripe_secret_key.get_secret_value()
 
     @property
     def is_sqlite(self) -> bool:

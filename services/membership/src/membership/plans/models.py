@@ -25,7 +25,9 @@ class Tier(UUIDAuditBase):
     stripe_product_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     archived_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
-    prices: Mapped[list[Price]] = relationship(back_populates="tier", lazy="selectin", order_by="Price.created_at")
+    prices: Mapped[list[Price]] = relationship(
+        back_populates="tier", lazy="selectin", order_by="Price.created_at"
+    )
 
 
 class Price(UUIDAuditBase):
@@ -39,7 +41,8 @@ class Price(UUIDAuditBase):
     interval: Mapped[str] = mapped_column(String(8))
     currency: Mapped[str] = mapped_column(String(3))
     unit_amount: Mapped[int] = mapped_column(Integer)
-    lookup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # Stripe moves a lookup key to the replacing price, so archived prices share theirs.
+    lookup_key: Mapped[str] = mapped_column(String(200), index=True)
     stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     archived_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 

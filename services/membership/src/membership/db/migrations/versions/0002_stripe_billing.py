@@ -106,10 +106,10 @@ def upgrade() -> None:
     sa.CheckConstraint('unit_amount > 0', name=op.f('ck_price_unit_amount')),
     sa.ForeignKeyConstraint(['tier_id'], ['tier.id'], name=op.f('fk_price_tier_id_tier'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_price')),
-    sa.UniqueConstraint('lookup_key', name=op.f('uq_price_lookup_key')),
     sa.UniqueConstraint('stripe_price_id', name=op.f('uq_price_stripe_price_id'))
     )
     with op.batch_alter_table('price', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_price_lookup_key'), ['lookup_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_price_tier_id'), ['tier_id'], unique=False)
 
     op.create_table('subscription',

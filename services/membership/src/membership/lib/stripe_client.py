@@ -1,0 +1,318 @@
+"""The only module that talks to Stripe.
+
+A `StripeClient` with the API version pinned (the SDK's own, so its typed parameters, which mypy
+checks every call against, describe the API we speak), network retries, async calls, and an
+idempotency key derived from our own ids on every create. Callers get small records of our own,
+so nothing else imports `stripe`. With no secret key configured it talks to the local sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+import structlog
+
+from membership.settings import Settings
+from tollgate_common.problems import TollgateError
+
+PINNED_API_VERSION: str = stripe.api_version
+SANDBOX_KEY = "sk_test_tollgate_sandbox"
+log = structlog.get_logger(__name__)
+
+
+class PaymentProviderError(TollgateError):
+    status_code = 502
+    title = "Payment provider error"
+
+
+class PaymentProviderUnavailable(TollgateError):
+    status_code = 503
+    title = "Payment provider unavailable"
+
+
+class InvalidWebhook(TollgateError):
+    status_code = 400
+
+
+def _time(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+@dataclass(frozen=True)
+class RemoteSubscription:
+    """What we need of a Stripe subscription, as Stripe says it is now."""
+
+    id: str
+    customer: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_start: datetime | None
+    trial_end: datetime | None
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    price_id: str | None
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, sub: stripe.Subscription) -> RemoteSubscription:
+        item = sub.items.data[0] if sub.items.data else None  # the period lives on the items now
+        return cls(
+            id=sub.id,
+            customer=sub.customer if isinstance(sub.customer, str) else sub.customer.id,
+            status=sub.status,
+            cancel_at_period_end=bool(sub.cancel_at_period_end),
+            current_period_start=_time(item.current_period_start) if item else None,
+            current_period_end=_time(item.current_period_end) if item else None,
+            trial_start=_time(sub.trial_start),
+            trial_end=_time(sub.trial_end),
+            canceled_at=_time(sub.canceled_at),
+            ended_at=_time(sub.ended_at),
+            price_id=item.price.id if item else None,
+            metadata={str(k): str(v) for k, v in (sub.to_dict().get("metadata") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class RemoteCharge:
+    id: str
+    customer: str | None
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int
+    refunded: bool
+
+
+class StripeApi:
+    def __init__(self, settings: Settings) -> None:
+        self.sandboxed = settings.stripe_sandboxed
+        key = SANDBOX_KEY if self.sandboxed else settings.stripe_secret_key.get_secret_value()
+        self.webhook_secret = settings.stripe_webhook_secret.get_secret_value()
+        self.client = stripe.StripeClient(
+            key,
+            stripe_version=PINNED_API_VERSION,
+            base_addresses={"api": settings.stripe_sandbox_url} if self.sandboxed else None,
+            max_network_retries=settings.stripe_network_retries,
+            http_client=stripe.HTTPXClient(),
+        )
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except stripe.APIConnectionError as exc:
+            log.warning("stripe unreachable", call=what, error=str(exc))
+            raise PaymentProviderUnavailable("Payments are unavailable just now; please try again.") from exc
+        except stripe.StripeError as exc:
+            log.warning("stripe refused", call=what, error=str(exc), code=exc.code)
+            raise PaymentProviderError(f"The payment provider refused: {exc.user_message or exc}") from exc
+
+    # Catalogue ---------------------------------------------------------------------------
+
+    async def create_product(
+        self, *, tier_id: str, name: str, description: str, publication: str | None
+    ) -> str:
+        params: stripe.params.ProductCreateParams = {
+            "name": name,
+            "metadata": {"tollgate_tier_id": tier_id, "tollgate_publication": publication or "platform"},
+        }
+        if description:
+            params["description"] = description
+        product = await self._call(
+            "products.create",
+            self.client.v1.products.create_async(params, {"idempotency_key": f"tier-{tier_id}-product"}),
+        )
+        return str(product.id)
+
+    async def archive_product(self, product_id: str) -> None:
+        await self._call(
+            "products.update", self.client.v1.products.update_async(product_id, {"active": False})
+        )
+
+    async def create_price(
+        self,
+        *,
+        price_id: str,
+        tier_id: str,
+        product_id: str,
+        interval: str,
+        currency: str,
+        unit_amount: int,
+        lookup_key: str,
+    ) -> str:
+        params: stripe.params.PriceCreateParams = {
+            "product": product_id,
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "recurring": {"interval": "month" if interval == "month" else "year"},
+            "lookup_key": lookup_key,
+            "transfer_lookup_key": True,
+            "metadata": {"tollgate_price_id": price_id, "tollgate_tier_id": tier_id},
+        }
+        price = await self._call(
+            "prices.create",
+            self.client.v1.prices.create_async(params, {"idempotency_key": f"price-{price_id}"}),
+        )
+        return str(price.id)
+
+    async def archive_price(self, stripe_price_id: str) -> None:
+        await self._call(
+            "prices.update", self.client.v1.prices.update_async(stripe_price_id, {"active": False})
+        )
+
+    # Customers, checkout, portal -----------------------------------------------------------
+
+    async def create_customer(self, *, reader_id: str, email: str) -> str:
+        params: stripe.params.CustomerCreateParams = {
+            "email": email,
+            "metadata": {"tollgate_reader_id": reader_id},
+        }
+        customer = await self._call(
+            "customers.create",
+            self.client.v1.customers.create_async(
+                params, {"idempotency_key": f"reader-{reader_id}-customer"}
+            ),
+        )
+        return str(customer.id)
+
+    async def create_checkout(
+        self,
+        *,
+        idempotency_key: str,
+        customer: str,
+        stripe_price_id: str,
+        metadata: dict[str, str],
+        trial_days: int,
+        success_url: str,
+        cancel_url: str,
+    ) -> tuple[str, str]:
+        subscription_data: stripe.params.checkout.SessionCreateParamsSubscriptionData = {"metadata": metadata}
+        if trial_days:
+            subscription_data["trial_period_days"] = trial_days
+        params: stripe.params.checkout.SessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer,
+            "client_reference_id": metadata["tollgate_reader_id"],
+            "line_items": [{"price": stripe_price_id, "quantity": 1}],
+            "metadata": metadata,
+            "subscription_data": subscription_data,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        session = await self._call(
+            "checkout.sessions.create",
+            self.client.v1.checkout.sessions.create_async(params, {"idempotency_key": idempotency_key}),
+        )
+        return str(session.id), str(session.url)
+
+    async def create_portal(self, *, customer: str, return_url: str) -> str:
+        params: stripe.params.billing_portal.SessionCreateParams = {
+            "customer": customer,
+            "return_url": return_url,
+        }
+        session = await self._call(
+            "billing_portal.sessions.create", self.client.v1.billing_portal.sessions.create_async(params)
+        )
+        return str(session.url)
+
+    # Subscriptions -----------------------------------------------------------------------
+
+    async def subscription(self, subscription_id: str) -> RemoteSubscription:
+        sub = await self._call(
+            "subscriptions.retrieve", self.client.v1.subscriptions.retrieve_async(subscription_id)
+        )
+        return RemoteSubscription.of(sub)
+
+    async def set_cancel_at_period_end(self, subscription_id: str, value: bool) -> RemoteSubscription:
+        sub = await self._call(
+            "subscriptions.update",
+            self.client.v1.subscriptions.update_async(subscription_id, {"cancel_at_period_end": value}),
+        )
+        return RemoteSubscription.of(sub)
+
+    async def cancel_now(self, subscription_id: str) -> RemoteSubscription:
+        sub = await self._call(
+            "subscriptions.cancel", self.client.v1.subscriptions.cancel_async(subscription_id)
+        )
+        return RemoteSubscription.of(sub)
+
+    async def all_subscriptions(self) -> AsyncIterator[RemoteSubscription]:
+        """Every subscription, canceled ones too, page by page."""
+        page = await self._call(
+            "subscriptions.list", self.client.v1.subscriptions.list_async({"status": "all", "limit": 100})
+        )
+        async for sub in page.auto_paging_iter():
+            yield RemoteSubscription.of(sub)
+
+    # Payments ---------------------------------------------------------------------------
+
+    async def charge(self, charge_id: str) -> RemoteCharge:
+        ch = await self._call("charges.retrieve", self.client.v1.charges.retrieve_async(charge_id))
+        return RemoteCharge(
+            id=ch.id,
+            customer=ch.customer if isinstance(ch.customer, str) or ch.customer is None else ch.customer.id,
+            payment_intent=(
+                ch.payment_intent
+                if isinstance(ch.payment_intent, str) or ch.payment_intent is None
+                else ch.payment_intent.id
+            ),
+            amount=ch.amount,
+            amount_refunded=ch.amount_refunded,
+            refunded=bool(ch.refunded),
+        )
+
+    async def subscription_paid_by(self, payment_intent: str) -> str | None:
+        """The subscription whose invoice a payment paid: payment → invoice_payment → invoice."""
+        payments = await self._call(
+            "invoice_payments.list",
+            self.client.v1.invoice_payments.list_async(
+                {"payment": {"type": "payment_intent", "payment_intent": payment_intent}, "limit": 1}
+            ),
+        )
+        if not payments.data:
+            return None
+        invoice_id = payments.data[0].invoice
+        invoice_id = invoice_id if isinstance(invoice_id, str) else invoice_id.id
+        invoice = await self._call("invoices.retrieve", self.client.v1.invoices.retrieve_async(invoice_id))
+        return subscription_of_invoice(invoice.to_dict())
+
+    # Webhooks ---------------------------------------------------------------------------
+
+    def verify_event(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The event, if `Stripe-Signature` proves Stripe sent these very bytes recently."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"),
+                signature or "",
+                self.webhook_secret,
+                stripe.Webhook.DEFAULT_TOLERANCE,
+            )
+            event: Any = json.loads(payload)
+        except stripe.SignatureVerificationError as exc:
+            raise InvalidWebhook(
+                f"The Stripe-Signature header does not verify: {exc.user_message or exc}"
+            ) from exc
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidWebhook("The webhook body is not a JSON event.") from exc
+        if (
+            not isinstance(event, dict)
+            or not str(event.get("id", "")).startswith("evt_")
+            or "type" not in event
+        ):
+            raise InvalidWebhook("The webhook body is not a Stripe event.")
+        return event
+
+
+def subscription_of_invoice(invoice: dict[str, Any]) -> str | None:
+    """Current API: invoice.parent.subscription_details.subscription (older ones: invoice.subscription)."""
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    found = details.get("subscription") or invoice.get("subscription")
+    if isinstance(found, dict):
+        found = found.get("id")
+    return str(found) if found else None

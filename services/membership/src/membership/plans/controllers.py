@@ -1,0 +1,122 @@
+"""Tiers and prices over the API: anyone may see what is on offer; staff change it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from membership.plans.schemas import PriceIn, PriceOut, TierIn, TierOut
+from membership.plans.services import PlanService
+from membership.publications.access import require_staff
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+from tollgate_common.problems import NotFound
+
+
+class PlatformTierApi(Controller):
+    path = "/api/platform/tiers"
+    tags = ["tiers"]
+
+    @get("/", summary="The platform's own tiers on offer (Medium-style membership)")
+    async def list_platform_tiers(self, plans: NamedDependency[PlanService]) -> list[TierOut]:
+        return [TierOut.of(t) for t in await plans.tiers(None)]
+
+
+class TierApi(Controller):
+    path = "/api/publications/{slug:str}/tiers"
+    tags = ["tiers"]
+
+    @get("/", summary="A publication's tiers on offer, with their prices")
+    async def list_tiers(
+        self,
+        slug: FromPath[str],
+        publications: NamedDependency[PublicationService],
+        plans: NamedDependency[PlanService],
+        include_archived: FromQuery[bool] = False,
+    ) -> list[TierOut]:
+        publication = await publications.by_slug(slug)
+        tiers = await plans.tiers(publication.id, include_archived=include_archived)
+        return [TierOut.of(t, include_archived_prices=include_archived) for t in tiers]
+
+    @post("/", summary="Create a tier and its prices (staff); mirrored to a Stripe Product and Prices")
+    async def create_tier(
+        self,
+        slug: FromPath[str],
+        data: JSONBody[TierIn],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        plans: NamedDependency[PlanService],
+    ) -> TierOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        tier = await plans.create_tier(
+            publication,
+            name=data.name,
+            description=data.description,
+            keys=data.entitlement_keys,
+            trial_days=data.trial_days,
+        )
+        for price in data.prices:
+            await plans.add_price(
+                tier, interval=price.interval, currency=price.currency, unit_amount=price.unit_amount
+            )
+        return TierOut.of(tier)
+
+    @post(
+        "/{tier_id:uuid}/prices",
+        summary="Add a price; it replaces the tier's price of that interval and currency",
+    )
+    async def add_price(
+        self,
+        slug: FromPath[str],
+        tier_id: FromPath[UUID],
+        data: JSONBody[PriceIn],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        plans: NamedDependency[PlanService],
+    ) -> PriceOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        tier = await plans.tier(tier_id, publication.id)
+        return PriceOut.of(
+            await plans.add_price(
+                tier, interval=data.interval, currency=data.currency, unit_amount=data.unit_amount
+            )
+        )
+
+    @post("/{tier_id:uuid}/archive", status_code=200, summary="Archive a tier and its prices (staff)")
+    async def archive_tier(
+        self,
+        slug: FromPath[str],
+        tier_id: FromPath[UUID],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        plans: NamedDependency[PlanService],
+    ) -> TierOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        tier = await plans.archive_tier(await plans.tier(tier_id, publication.id))
+        return TierOut.of(tier, include_archived_prices=True)
+
+    @post(
+        "/{tier_id:uuid}/prices/{price_id:uuid}/archive", status_code=200, summary="Archive a price (staff)"
+    )
+    async def archive_price(
+        self,
+        slug: FromPath[str],
+        tier_id: FromPath[UUID],
+        price_id: FromPath[UUID],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        plans: NamedDependency[PlanService],
+    ) -> PriceOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        tier = await plans.tier(tier_id, publication.id)
+        price = next((p for p in tier.prices if p.id == price_id), None)
+        if price is None:
+            raise NotFound("No such price in this tier.")
+        return PriceOut.of(await plans.archive_price(price))

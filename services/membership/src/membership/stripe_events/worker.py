@@ -1,0 +1,80 @@
+"""Processing the inbox: claim due events, handle each in its own transaction, retry failures.
+
+Runs as tasks inside membership (`MEMBERSHIP_STRIPE_WORKERS`) and as `membership stripe worker`
+for separate processes; any number of them may run against one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+
+from membership.lib.stripe_client import StripeApi
+from membership.settings import Settings
+from membership.stripe_events.handlers import handle
+from membership.stripe_events.models import StripeEvent
+from membership.stripe_events.services import Inbox
+from membership.subscriptions.services import SubscriptionService
+
+log = structlog.get_logger(__name__)
+
+
+class InboxWorker:
+    def __init__(self, alchemy: SQLAlchemyAsyncConfig, settings: Settings, stripe: StripeApi) -> None:
+        self.alchemy = alchemy
+        self.settings = settings
+        self.stripe = stripe
+        self.wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Handles every event due now; answers how many it took."""
+        async with self.alchemy.get_session() as session:
+            claimed = await Inbox(session, self.settings).claim_due()
+            await session.commit()
+        for event_id in claimed:
+            await self.process(event_id)
+        return len(claimed)
+
+    async def process(self, event_id: str) -> None:
+        async with self.alchemy.get_session() as session:
+            event = await session.get(StripeEvent, event_id)
+            if event is None:
+                return
+            kind, attempt = event.type, event.attempts
+            try:
+                outcome = await handle(
+                    Inbox.payload(event), SubscriptionService(session, self.settings, self.stripe)
+                )
+                await Inbox(session, self.settings).done(event_id)
+                await session.commit()
+            except Exception as exc:  # any failure is recorded and retried, never lost
+                await session.rollback()
+                error = f"{type(exc).__name__}: {exc}"
+                async with self.alchemy.get_session() as again:
+                    failed = await Inbox(again, self.settings).failed(event_id, error)
+                    await again.commit()
+                log.warning(
+                    "stripe event failed",
+                    event_id=event_id,
+                    type=kind,
+                    attempt=attempt,
+                    error=error,
+                    gave_up=bool(failed and failed.status == "failed"),
+                )
+                return
+        log.info("stripe event processed", event_id=event_id, type=kind, attempt=attempt, outcome=outcome)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                taken = await self.run_once()
+            except Exception:  # the database may be briefly away; keep the worker alive
+                log.exception("stripe inbox worker error")
+                taken = 0
+            if not taken:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.settings.stripe_poll_seconds)

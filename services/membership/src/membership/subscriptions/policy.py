@@ -1,0 +1,58 @@
+"""Who gets access from a subscription, as a pure function of its state and the time.
+
+- `trialing`: the trial grants until the trial ends.
+- `active`: the subscription grants until the period ends, plus a leeway for a late renewal
+  webhook; with cancel-at-period-end, exactly until the period ends.
+- `past_due`: keeps access for the grace period, counted from the renewal that failed.
+- `unpaid`, `canceled`, `incomplete_expired`, `paused`: no access; `incomplete`: never any.
+- revoked (a dispute, or a full refund): no access, at once, for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    status: str
+    cancel_at_period_end: bool
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_start: datetime | None
+    trial_end: datetime | None
+    created_at: datetime
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class Access:
+    live: bool
+    starts_at: datetime
+    ends_at: datetime | None = None
+    revoke: bool = False
+
+
+NO_ACCESS_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused", "incomplete"})
+
+
+def access(
+    state: SubscriptionState, *, now: datetime, grace: timedelta, leeway: timedelta
+) -> dict[str, Access]:
+    """What each source (`trial`, `subscription`) of this subscription grants now."""
+    trial_start = state.trial_start or state.created_at
+    paid_start = state.trial_end or state.created_at
+    none = {"trial": Access(False, trial_start), "subscription": Access(False, paid_start)}
+    if state.revoked:
+        return {name: Access(False, a.starts_at, revoke=True) for name, a in none.items()}
+    if state.status == "trialing" and state.trial_end:
+        ends = state.trial_end if state.cancel_at_period_end else state.trial_end + leeway
+        return none | {"trial": Access(ends > now, trial_start, ends)}
+    if state.status == "active" and state.current_period_end:
+        ends = state.current_period_end if state.cancel_at_period_end else state.current_period_end + leeway
+        return none | {"subscription": Access(ends > now, paid_start, ends)}
+    if state.status == "past_due" and state.current_period_start:
+        ends = state.current_period_start + grace
+        return none | {"subscription": Access(ends > now, paid_start, ends)}
+    return none

@@ -1,0 +1,77 @@
+"""Checkout, portal, subscriptions and entitlements in the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from membership.grants.models import Grant
+from membership.subscriptions.models import Subscription
+
+ReturnTo = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
+    price_id: UUID
+    # The path of the story the reader came from; checkout returns there.
+    return_to: ReturnTo = "/"
+
+
+class PortalIn(msgspec.Struct, forbid_unknown_fields=True):
+    return_to: ReturnTo = "/"
+
+
+class RedirectOut(msgspec.Struct):
+    url: str
+
+
+class CheckoutOut(msgspec.Struct):
+    url: str
+    session_id: str
+
+
+class SubscriptionOut(msgspec.Struct):
+    id: UUID
+    tier_id: UUID
+    tier_name: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+    trial_end: datetime | None
+    ended_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, s: Subscription) -> SubscriptionOut:
+        return cls(
+            id=s.id,
+            tier_id=s.tier_id,
+            tier_name=s.tier.name,
+            status=s.status,
+            cancel_at_period_end=s.cancel_at_period_end,
+            current_period_end=s.current_period_end,
+            trial_end=s.trial_end,
+            ended_at=s.ended_at,
+            revoked_at=s.revoked_at,
+        )
+
+
+class GrantOut(msgspec.Struct):
+    key: str
+    source: str
+    source_id: str
+    starts_at: datetime
+    ends_at: datetime | None
+
+    @classmethod
+    def of(cls, g: Grant) -> GrantOut:
+        return cls(g.key, g.source, g.source_id, g.starts_at, g.ends_at)
+
+
+class EntitlementsOut(msgspec.Struct):
+    keys: list[str]
+    version: int
+    grants: list[GrantOut]

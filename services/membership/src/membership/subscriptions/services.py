@@ -1,0 +1,268 @@
+"""Subscriptions: checkout, cancel and resume, and converging on what Stripe says.
+
+`sync` is the one way local state changes: it fetches the subscription from Stripe (the truth),
+updates the mirror, and makes the grants match the access policy. Events are only a signal to
+call it, so duplicates and any order of delivery end in the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from hashlib import sha256
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.grants.services import GrantService
+from membership.lib.clock import utcnow
+from membership.lib.stripe_client import RemoteSubscription, StripeApi
+from membership.plans.models import Price, Tier
+from membership.readers.models import Reader
+from membership.settings import Settings
+from membership.subscriptions.models import StripeCustomer, Subscription
+from membership.subscriptions.policy import SubscriptionState, access
+from tollgate_common.problems import Conflict, NotFound
+
+LIVE_STATUSES = ("trialing", "active", "past_due")
+FIELDS = (
+    "status",
+    "cancel_at_period_end",
+    "current_period_start",
+    "current_period_end",
+    "trial_start",
+    "trial_end",
+    "canceled_at",
+    "ended_at",
+)
+
+
+class NotYetKnown(Exception):
+    """Stripe speaks of a subscription we cannot place yet (its checkout is not recorded): retry."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    subscription: Subscription
+    created: bool
+    changed: bool
+
+
+class SubscriptionService:
+    def __init__(self, session: AsyncSession, settings: Settings, stripe: StripeApi) -> None:
+        self.db = session
+        self.settings = settings
+        self.stripe = stripe
+        self.grants = GrantService(session)
+
+    # Customers and checkout ----------------------------------------------------------------
+
+    async def customer_of(self, reader: Reader) -> str | None:
+        found: str | None = await self.db.scalar(
+            select(StripeCustomer.stripe_customer_id).where(StripeCustomer.reader_id == reader.id)
+        )
+        return found
+
+    async def ensure_customer(self, reader: Reader) -> str:
+        """One Stripe customer per reader, made once: the idempotency key and a unique row guard it."""
+        if found := await self.customer_of(reader):
+            return found
+        customer_id = await self.stripe.create_customer(reader_id=str(reader.id), email=reader.email)
+        try:
+            async with self.db.begin_nested():
+                self.db.add(StripeCustomer(reader_id=reader.id, stripe_customer_id=customer_id))
+        except IntegrityError:
+            pass  # a concurrent request recorded the same customer (same idempotency key)
+        return customer_id
+
+    async def live_for_tier(self, reader_id: UUID, tier_id: UUID) -> Subscription | None:
+        found: Subscription | None = await self.db.scalar(
+            select(Subscription).where(
+                Subscription.reader_id == reader_id,
+                Subscription.tier_id == tier_id,
+                Subscription.status.in_(LIVE_STATUSES),
+                Subscription.revoked_at.is_(None),
+            )
+        )
+        return found
+
+    async def had_trial(self, reader_id: UUID, tier_id: UUID) -> bool:
+        found = await self.db.scalar(
+            select(Subscription.id).where(
+                Subscription.reader_id == reader_id,
+                Subscription.tier_id == tier_id,
+                Subscription.trial_start.is_not(None),
+            )
+        )
+        return found is not None
+
+    async def checkout(self, reader: Reader, price: Price, *, return_to: str) -> tuple[str, str]:
+        tier = price.tier
+        if price.archived_at is not None or tier.archived_at is not None or price.stripe_price_id is None:
+            raise NotFound("That price is no longer on offer.")
+        if await self.live_for_tier(reader.id, tier.id):
+            raise Conflict(f"You already have a live {tier.name} subscription; manage it from your account.")
+        customer = await self.ensure_customer(reader)
+        trial_days = 0 if await self.had_trial(reader.id, tier.id) else tier.trial_days
+        back = f"{self.settings.public_url}{return_to}"
+        glue = "&" if "?" in return_to else "?"
+        metadata = {
+            "tollgate_reader_id": str(reader.id),
+            "tollgate_tier_id": str(tier.id),
+            "tollgate_price_id": str(price.id),
+        }
+        # The same reader, price and page within a minute is one checkout (a double click), not two.
+        minute = int(utcnow().timestamp() // 60)
+        return await self.stripe.create_checkout(
+            idempotency_key=f"checkout-{reader.id}-{price.id}-{sha256(return_to.encode()).hexdigest()[:16]}-{minute}",
+            customer=customer,
+            stripe_price_id=price.stripe_price_id,
+            metadata=metadata,
+            trial_days=trial_days,
+            success_url=f"{back}{glue}checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{back}{glue}checkout=canceled",
+        )
+
+    # The reader's own subscriptions -----------------------------------------------------------
+
+    async def of_reader(self, reader_id: UUID) -> list[Subscription]:
+        query = (
+            select(Subscription)
+            .where(Subscription.reader_id == reader_id)
+            .order_by(Subscription.created_at.desc())
+        )
+        return list(await self.db.scalars(query))
+
+    async def owned(self, reader_id: UUID, subscription_id: UUID) -> Subscription:
+        sub = await self.db.get(Subscription, subscription_id)
+        if sub is None or sub.reader_id != reader_id:
+            raise NotFound("No such subscription.")
+        return sub
+
+    async def set_cancel_at_period_end(self, sub: Subscription, value: bool) -> Subscription:
+        if sub.status not in LIVE_STATUSES or sub.revoked_at is not None:
+            raise Conflict("This subscription has ended; there is nothing to cancel or resume.")
+        remote = await self.stripe.set_cancel_at_period_end(sub.stripe_subscription_id, value)
+        return (await self.sync(remote.id, remote=remote)).subscription
+
+    # Converging on Stripe ----------------------------------------------------------------
+
+    async def sync(
+        self, stripe_subscription_id: str, *, remote: RemoteSubscription | None = None
+    ) -> SyncResult:
+        # Lock our row before asking Stripe, so two workers cannot write an older answer last.
+        local = await self.db.scalar(
+            select(Subscription)
+            .where(Subscription.stripe_subscription_id == stripe_subscription_id)
+            .with_for_update()
+        )
+        remote = remote or await self.stripe.subscription(stripe_subscription_id)
+        created = False
+        if local is None:
+            local = await self._place(remote)
+            created = True
+        changed = created
+        for name in FIELDS:
+            value = getattr(remote, name)
+            if getattr(local, name) != value:
+                setattr(local, name, value)
+                changed = True
+        local.synced_at = utcnow()
+        await self.db.flush()
+        granted = await self.apply_access(local)
+        return SyncResult(local, created, changed or granted)
+
+    async def _place(self, remote: RemoteSubscription) -> Subscription:
+        """A subscription we have not seen: whose and which tier, from our metadata or our ids."""
+        reader_id = _uuid(remote.metadata.get("tollgate_reader_id")) or await self.db.scalar(
+            select(StripeCustomer.reader_id).where(StripeCustomer.stripe_customer_id == remote.customer)
+        )
+        price = None
+        if remote.price_id:
+            price = await self.db.scalar(select(Price).where(Price.stripe_price_id == remote.price_id))
+        tier_id = _uuid(remote.metadata.get("tollgate_tier_id")) or (price.tier_id if price else None)
+        if reader_id is None or tier_id is None or await self.db.get(Reader, reader_id) is None:
+            raise NotYetKnown(f"subscription {remote.id} belongs to no reader or tier we know yet")
+        if await self.db.get(Tier, tier_id) is None:
+            raise NotYetKnown(f"subscription {remote.id} names tier {tier_id}, which we do not have")
+        sub = Subscription(
+            reader_id=reader_id,
+            tier_id=tier_id,
+            price_id=price.id if price else None,
+            stripe_subscription_id=remote.id,
+            stripe_customer_id=remote.customer,
+            status=remote.status,
+            synced_at=utcnow(),
+        )
+        try:
+            async with self.db.begin_nested():
+                self.db.add(sub)
+        except IntegrityError:
+            # Another worker placed it first; take theirs, locked.
+            found = await self.db.scalar(
+                select(Subscription).where(Subscription.stripe_subscription_id == remote.id).with_for_update()
+            )
+            if found is None:
+                raise
+            return found
+        await self.db.refresh(sub, ["tier"])
+        return sub
+
+    async def apply_access(self, sub: Subscription) -> bool:
+        state = SubscriptionState(
+            status=sub.status,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            current_period_start=sub.current_period_start,
+            current_period_end=sub.current_period_end,
+            trial_start=sub.trial_start,
+            trial_end=sub.trial_end,
+            created_at=sub.created_at,
+            revoked=sub.revoked_at is not None,
+        )
+        result = access(
+            state,
+            now=utcnow(),
+            grace=timedelta(days=self.settings.past_due_grace_days),
+            leeway=timedelta(hours=self.settings.renewal_leeway_hours),
+        )
+        changed = False
+        for source, grant in result.items():
+            changed |= await self.grants.sync(
+                sub.reader_id,
+                source=source,
+                source_id=sub.stripe_subscription_id,
+                keys=set(sub.tier.entitlement_keys),
+                live=grant.live,
+                starts_at=grant.starts_at,
+                ends_at=grant.ends_at,
+                revoke=grant.revoke,
+                note=sub.revoke_reason or "",
+            )
+        return changed
+
+    async def revoke(self, stripe_subscription_id: str, reason: str) -> SyncResult:
+        """A dispute or a full refund: cancel at Stripe now and end access at once, for good."""
+        sub = await self.db.scalar(
+            select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+        )
+        if sub is None:
+            await self.sync(stripe_subscription_id)  # places it, or raises NotYetKnown for a retry
+        remote = await self.stripe.subscription(stripe_subscription_id)
+        if remote.status not in ("canceled", "incomplete_expired"):
+            remote = await self.stripe.cancel_now(stripe_subscription_id)
+        result = await self.sync(stripe_subscription_id, remote=remote)
+        if result.subscription.revoked_at is None:
+            result.subscription.revoked_at = utcnow()
+            result.subscription.revoke_reason = reason
+            await self.apply_access(result.subscription)
+            return SyncResult(result.subscription, result.created, True)
+        return result
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
