@@ -145,6 +145,141 @@ def revoke_api_key(key_id: object, slug: str | None) -> None:
     click.echo(_job(work))
 
 
+@click.group("tiers")
+def tiers_group() -> None:
+    """Manage tiers and prices (mirrored to Stripe)."""
+
+
+@tiers_group.command("create")
+@click.argument("name")
+@click.option(
+    "--publication", "slug", default=None, help="The publication's slug; without it, a platform tier."
+)
+@click.option(
+    "--key", "keys", multiple=True, help="An entitlement key it grants (repeat); default pub:<slug>."
+)
+@click.option("--description", default="")
+@click.option("--trial-days", default=0, show_default=True)
+@click.option("--currency", default="usd", show_default=True)
+@click.option("--monthly", type=int, default=None, help="Monthly price in minor units (cents).")
+@click.option("--yearly", type=int, default=None, help="Yearly price in minor units (cents).")
+def create_tier(
+    name: str,
+    slug: str | None,
+    keys: tuple[str, ...],
+    description: str,
+    trial_days: int,
+    currency: str,
+    monthly: int | None,
+    yearly: int | None,
+) -> None:
+    """Create a tier with its prices, here and in Stripe."""
+    from membership.lib.stripe_client import StripeApi
+    from membership.plans.services import PlanService
+    from membership.publications.services import PublicationService
+    from membership.settings import Settings
+
+    async def work(session: AsyncSession) -> str:
+        publication = await PublicationService(session).by_slug(slug) if slug else None
+        plans = PlanService(session, StripeApi(Settings()))
+        tier = await plans.create_tier(
+            publication, name=name, description=description, keys=list(keys) or None, trial_days=trial_days
+        )
+        for interval, amount in (("month", monthly), ("year", yearly)):
+            if amount:
+                await plans.add_price(tier, interval=interval, currency=currency, unit_amount=amount)
+        prices = ", ".join(
+            f"{p.unit_amount / 100:.2f} {p.currency.upper()}/{p.interval}" for p in tier.prices
+        )
+        keys = ", ".join(tier.entitlement_keys)
+        return f"Created tier {tier.name} ({tier.id}) granting {keys}: {prices or 'no prices'}."
+
+    click.echo(_job(work))
+
+
+@click.group("stripe")
+def stripe_group() -> None:
+    """The Stripe webhook inbox and reconciliation."""
+
+
+@stripe_group.command("events")
+@click.option("--status", type=click.Choice(["pending", "processed", "failed"]), default=None)
+@click.option("--limit", default=20, show_default=True)
+def list_events(status: str | None, limit: int) -> None:
+    """List stored Stripe events, newest first (`--status failed` for the ones that gave up)."""
+    from membership.settings import Settings
+    from membership.stripe_events.services import Inbox
+
+    async def work(session: AsyncSession) -> list[str]:
+        events = await Inbox(session, Settings()).listing(status=status, limit=limit)
+        return [
+            f"{e.id}  {e.type:<36} {e.status:<9} attempts={e.attempts}"
+            + (f"  {e.last_error}" if e.last_error else "")
+            for e in events
+        ]
+
+    lines = _job(work)
+    click.echo("\n".join(lines) if lines else "No events.")
+
+
+@stripe_group.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--failed", "all_failed", is_flag=True, help="Replay every failed event.")
+def replay_events(event_ids: tuple[str, ...], all_failed: bool) -> None:
+    """Queue stored events to be processed again (the running workers pick them up)."""
+    from membership.settings import Settings
+    from membership.stripe_events.services import Inbox
+
+    async def work(session: AsyncSession) -> int:
+        inbox = Inbox(session, Settings())
+        ids = list(event_ids)
+        if all_failed:
+            ids += [e.id for e in await inbox.listing(status="failed", limit=100_000)]
+        for event_id in ids:
+            await inbox.replay(event_id)
+        return len(ids)
+
+    click.echo(f"Queued {_job(work)} event(s) for replay.")
+
+
+@stripe_group.command("worker")
+@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
+def run_worker(once: bool) -> None:
+    """Process the webhook inbox (any number of workers may run at once)."""
+    from membership.db import alchemy_config
+    from membership.lib.stripe_client import StripeApi
+    from membership.settings import Settings
+    from membership.stripe_events.worker import InboxWorker
+
+    settings = Settings()
+    alchemy = alchemy_config(settings)
+    worker = InboxWorker(alchemy, settings, StripeApi(settings))
+
+    async def go() -> int:
+        try:
+            if not once:
+                await worker.run_forever()
+            total = 0
+            while taken := await worker.run_once():
+                total += taken
+            return total
+        finally:
+            await alchemy.get_engine().dispose()
+
+    click.echo(f"Processed {asyncio.run(go())} event(s).")
+
+
+@stripe_group.command("reconcile")
+def reconcile() -> None:
+    """Walk every Stripe subscription and repair local state; report what changed."""
+    from membership.subscriptions.reconcile import reconcile_all
+
+    report = asyncio.run(reconcile_all())
+    click.echo(report.summary())
+    for line in report.changes:
+        click.echo(f"  {line}")
+
+
 @click.group("demo")
 def demo_group() -> None:
     """Demo data for development."""
@@ -160,7 +295,14 @@ def seed_demo() -> None:
 
 class MembershipCLI(CLIPluginProtocol):
     def on_cli_init(self, cli: click.Group) -> None:
-        for command in (outbox_command, publications_group, api_keys_group, demo_group):
+        for command in (
+            outbox_command,
+            publications_group,
+            api_keys_group,
+            tiers_group,
+            stripe_group,
+            demo_group,
+        ):
             cli.add_command(command)
 
 

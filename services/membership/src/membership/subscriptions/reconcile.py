@@ -1,0 +1,69 @@
+"""`membership stripe reconcile`: walk all of Stripe's subscriptions and repair local state.
+
+How an operator recovers from anything (lost webhooks, a restored backup, a bug): each
+subscription is synced in its own transaction, page by page, with a progress bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from membership.db import alchemy_config
+from membership.lib.stripe_client import StripeApi
+from membership.settings import Settings
+from membership.subscriptions.services import NotYetKnown, SubscriptionService
+
+
+@dataclass
+class Report:
+    seen: int = 0
+    created: int = 0
+    changed: int = 0
+    not_ours: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        right = self.seen - self.changed - self.not_ours
+        return (
+            f"Reconciled {self.seen} Stripe subscription(s): {self.created} added, "
+            f"{self.changed - self.created} repaired, {right} already right, {self.not_ours} not ours."
+        )
+
+
+async def reconcile_all(settings: Settings | None = None, *, show_progress: bool = True) -> Report:
+    settings = settings or Settings()
+    alchemy = alchemy_config(settings)
+    stripe = StripeApi(settings)
+    report = Report()
+    columns = (
+        TextColumn("Reconciling"),
+        BarColumn(),
+        TextColumn("{task.completed} subscriptions"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, disable=not show_progress, transient=False) as progress:
+            task = progress.add_task("reconcile", total=None)
+            async for remote in stripe.all_subscriptions():
+                report.seen += 1
+                async with alchemy.get_session() as session:
+                    try:
+                        result = await SubscriptionService(session, settings, stripe).sync(
+                            remote.id, remote=remote
+                        )
+                    except NotYetKnown:
+                        report.not_ours += 1
+                        progress.advance(task)
+                        continue
+                    await session.commit()
+                if result.changed:
+                    report.changed += 1
+                    report.created += result.created
+                    verb = "added" if result.created else "repaired"
+                    report.changes.append(f"{verb} {remote.id} ({remote.status})")
+                progress.advance(task)
+    finally:
+        await alchemy.get_engine().dispose()
+    return report
