@@ -191,8 +191,8 @@ def create_tier(
         prices = ", ".join(
             f"{p.unit_amount / 100:.2f} {p.currency.upper()}/{p.interval}" for p in tier.prices
         )
-        keys = ", ".join(tier.entitlement_keys)
-        return f"Created tier {tier.name} ({tier.id}) granting {keys}: {prices or 'no prices'}."
+        granted = ", ".join(tier.entitlement_keys)
+        return f"Created tier {tier.name} ({tier.id}) granting {granted}: {prices or 'no prices'}."
 
     click.echo(_job(work))
 
