@@ -1,0 +1,529 @@
+"""Subscriptions: how they start (from Checkout), the API to read and change them, and their lifecycle.
+
+The current period lives on each item (`items.data[i].current_period_start/end`). Periods are
+counted from the billing cycle anchor, so a subscription started on 31 January renews on
+28 February and then 31 March, as Stripe's do. The clock asks `next_due` what happens next to a
+subscription and calls `run_due` when that moment comes: trial end, renewal, payment retry,
+giving up after `past_due_days`, or a scheduled cancellation.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+from datetime import UTC, datetime
+
+from stripe_sandbox.billing import collect, draft_invoice, pay, recover, unpaid_invoices
+from stripe_sandbox.catalog import plan_from_price
+from stripe_sandbox.customers import merge_metadata
+from stripe_sandbox.endpoints import Endpoint, Page, router
+from stripe_sandbox.errors import exclusive, invalid, missing_parameter
+from stripe_sandbox.events import emit, emit_update
+from stripe_sandbox.forms import IGNORED, METADATA, Bool, Int, Nullable, Obj, Str
+from stripe_sandbox.state import JSON, Sandbox, new_id
+
+ROUTES: list[Endpoint] = []
+route = router(ROUTES)
+
+DAY = 86400
+STATUSES = (
+    "active",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+    "all",
+)
+# How often a failed renewal is retried while past_due (Stripe's smart retries, simplified).
+RETRY_EVERY = 2 * DAY
+TRIAL_WILL_END_BEFORE = 3 * DAY
+# At one moment, a cancellation comes before giving up, a retry, a renewal.
+_PRIORITY = {"cancel": 0, "give_up": 1, "retry": 2, "trial_will_end": 3, "renew": 4, "unpause": 5}
+CANCELLATION_DETAILS = Obj(
+    {
+        "comment": Str(nullable=True),
+        "feedback": Str(
+            "customer_service",
+            "low_quality",
+            "missing_features",
+            "other",
+            "switched_service",
+            "too_complex",
+            "too_expensive",
+            "unused",
+            nullable=True,
+        ),
+    }
+)
+
+
+# Periods.
+
+
+def add_interval(anchor: int, interval: str, count: int) -> int:
+    """`anchor` moved forward by `count` intervals; months keep the anchor's day where it exists."""
+    if interval == "day":
+        return anchor + count * DAY
+    if interval == "week":
+        return anchor + count * 7 * DAY
+    months = count * (12 if interval == "year" else 1)
+    start = datetime.fromtimestamp(anchor, UTC)
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return int(start.replace(year=year, month=month, day=day).timestamp())
+
+
+def _cycle_end(sb: Sandbox, subscription: JSON, cycles: int) -> int:
+    recurring = subscription["items"]["data"][0]["price"]["recurring"]
+    anchor = subscription["billing_cycle_anchor"]
+    return add_interval(anchor, recurring["interval"], recurring["interval_count"] * cycles)
+
+
+def period(subscription: JSON) -> tuple[int, int]:
+    item = subscription["items"]["data"][0]
+    return item["current_period_start"], item["current_period_end"]
+
+
+def _set_period(subscription: JSON, start: int, end: int) -> None:
+    for item in subscription["items"]["data"]:
+        item["current_period_start"] = start
+        item["current_period_end"] = end
+
+
+# Starting one.
+
+
+def start_subscription(
+    sb: Sandbox,
+    *,
+    customer_id: str,
+    lines: list[tuple[JSON, int]],
+    metadata: JSON,
+    description: str | None,
+    trial_end: int | None,
+    payment_method: str | None,
+) -> tuple[JSON, JSON]:
+    """A new subscription and its first invoice, collected; emits the events in Stripe's order."""
+    now = sb.now()
+    subscription_id = new_id("sub")
+    currency = lines[0][0]["currency"]
+    subscription: JSON = _new_subscription(
+        sb, subscription_id, customer_id, currency, metadata, description, now
+    )
+    subscription["default_payment_method"] = payment_method
+    subscription["items"]["data"] = [
+        {
+            "id": new_id("si", 14),
+            "object": "subscription_item",
+            "billing_thresholds": None,
+            "created": now,
+            "current_period_end": now,
+            "current_period_start": now,
+            "discounts": [],
+            "metadata": {},
+            "plan": plan_from_price(price),
+            "price": copy.deepcopy(price),
+            "quantity": quantity,
+            "subscription": subscription_id,
+            "tax_rates": [],
+        }
+        for price, quantity in lines
+    ]
+    subscription["items"]["total_count"] = len(lines)
+    if trial_end:
+        subscription.update(
+            status="trialing", trial_start=now, trial_end=trial_end, billing_cycle_anchor=trial_end
+        )
+        _set_period(subscription, now, trial_end)
+        sb.private(subscription_id)["cycles"] = 0
+    else:
+        _set_period(subscription, now, _cycle_end(sb, subscription, 1))
+        sb.private(subscription_id)["cycles"] = 1
+    sb.add("subscriptions", subscription)
+    customer = sb.require("customers", customer_id)
+    customer["currency"] = customer["currency"] or currency
+    invoice = draft_invoice(
+        sb,
+        subscription,
+        reason="subscription_create",
+        lines_period=period(subscription),
+        trial=bool(trial_end),
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    emit(sb, "customer.subscription.created", subscription)
+    collect(sb, invoice, first_payment=True)
+    return subscription, invoice
+
+
+def _new_subscription(
+    sb: Sandbox,
+    subscription_id: str,
+    customer_id: str,
+    currency: str,
+    metadata: JSON,
+    description: str | None,
+    now: int,
+) -> JSON:
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor": now,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"flexible": None, "type": "classic"},
+        "billing_schedules": [],
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": now,
+        "currency": currency,
+        "customer": customer_id,
+        "customer_account": None,
+        "days_until_due": None,
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": description,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+        "latest_invoice": None,
+        "livemode": False,
+        "managed_payments": {"enabled": False},
+        "metadata": merge_metadata({}, metadata),
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": now,
+        "status": "active",
+        "test_clock": None,
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": None,
+    }
+
+
+# The lifecycle the clock drives.
+
+
+def next_due(sb: Sandbox, subscription: JSON) -> tuple[int, int, str] | None:
+    """(when, priority, what) happens next to the subscription, or None if nothing ever will."""
+    status = subscription["status"]
+    if status in ("canceled", "incomplete", "incomplete_expired", "paused"):
+        return None
+    private = sb.private(subscription["id"])
+    due: list[tuple[int, str]] = [(period(subscription)[1], "renew")]
+    if subscription["cancel_at"]:
+        due.append((subscription["cancel_at"], "cancel"))
+    if status == "trialing" and not private.get("trial_will_end_sent"):
+        warn_at = subscription["trial_end"] - TRIAL_WILL_END_BEFORE
+        if warn_at > subscription["trial_start"]:
+            due.append((warn_at, "trial_will_end"))
+    if status == "past_due" and "past_due_since" in private:
+        due.append((_give_up_at(sb, subscription), "give_up"))
+        due += [
+            (i["next_payment_attempt"], "retry")
+            for i in unpaid_invoices(sb, subscription["id"])
+            if i["next_payment_attempt"]
+        ]
+    resumes_at = (subscription["pause_collection"] or {}).get("resumes_at")
+    if resumes_at:
+        due.append((resumes_at, "unpause"))
+    when, what = min(due, key=lambda d: (d[0], _PRIORITY[d[1]]))
+    return when, _PRIORITY[what], what
+
+
+def run_due(sb: Sandbox, subscription: JSON, what: str) -> None:
+    if what == "cancel":
+        cancel(sb, subscription, at=subscription["cancel_at"])
+    elif what == "renew":
+        renew(sb, subscription)
+    elif what == "retry":
+        for invoice in unpaid_invoices(sb, subscription["id"]):
+            attempt_at = invoice["next_payment_attempt"]
+            if (
+                attempt_at
+                and attempt_at <= sb.now()
+                and pay(sb, invoice, retry_at=_retry_at(sb, subscription))
+            ):
+                recover(sb, invoice)
+    elif what == "give_up":
+        for invoice in unpaid_invoices(sb, subscription["id"]):
+            invoice["next_payment_attempt"] = None
+        cancel(sb, subscription, reason="payment_failed")
+    elif what == "trial_will_end":
+        sb.private(subscription["id"])["trial_will_end_sent"] = True
+        emit(sb, "customer.subscription.trial_will_end", subscription)
+    elif what == "unpause":
+        before = copy.deepcopy(subscription)
+        subscription["pause_collection"] = None
+        emit_update(sb, "customer.subscription.updated", before, subscription)
+
+
+def renew(sb: Sandbox, subscription: JSON) -> None:
+    """The period ended: start the next one and bill it (a trial's end is a renewal too)."""
+    before = copy.deepcopy(subscription)
+    private = sb.private(subscription["id"])
+    private["cycles"] = private.get("cycles", 1) + 1
+    start = period(subscription)[1]
+    invoice = draft_invoice(
+        sb,
+        subscription,
+        reason="subscription_cycle",
+        lines_period=(start, _cycle_end(sb, subscription, private["cycles"])),
+    )
+    _set_period(subscription, start, _cycle_end(sb, subscription, private["cycles"]))
+    subscription["latest_invoice"] = invoice["id"]
+    pause = subscription["pause_collection"]
+    if pause:
+        _skip_collection(sb, invoice, pause["behavior"])
+        if subscription["status"] == "trialing":
+            subscription["status"] = "active"
+    elif collect(sb, invoice, retry_at=_retry_at(sb, subscription, starting=True)):
+        if not unpaid_invoices(sb, subscription["id"]):
+            subscription["status"] = "active"
+            private.pop("past_due_since", None)
+    else:
+        subscription["status"] = "past_due"
+        private.setdefault("past_due_since", sb.now())
+    emit_update(sb, "customer.subscription.updated", before, subscription)
+
+
+def _skip_collection(sb: Sandbox, invoice: JSON, behavior: str) -> None:
+    # pause_collection: the invoice is made but nobody is charged.
+    emit(sb, "invoice.created", invoice)
+    if behavior == "keep_as_draft":
+        return
+    now = sb.now()
+    invoice["status"] = "void" if behavior == "void" else "uncollectible"
+    invoice["amount_remaining"] = 0 if behavior == "void" else invoice["amount_due"]
+    key = "voided_at" if behavior == "void" else "marked_uncollectible_at"
+    invoice["status_transitions"][key] = now
+    emit(sb, "invoice.voided" if behavior == "void" else "invoice.marked_uncollectible", invoice)
+
+
+def _give_up_at(sb: Sandbox, subscription: JSON) -> int:
+    since: int = sb.private(subscription["id"])["past_due_since"]
+    return since + int(sb.settings.past_due_days * DAY)
+
+
+def _retry_at(sb: Sandbox, subscription: JSON, *, starting: bool = False) -> int | None:
+    since = sb.now() if starting and "past_due_since" not in sb.private(subscription["id"]) else None
+    give_up = (
+        (since + int(sb.settings.past_due_days * DAY)) if since is not None else _give_up_at(sb, subscription)
+    )
+    candidate = sb.now() + RETRY_EVERY
+    return candidate if candidate < give_up else None
+
+
+def cancel(
+    sb: Sandbox, subscription: JSON, *, at: int | None = None, reason: str = "cancellation_requested"
+) -> None:
+    """Canceled from now on (or from `at`, a cancellation that was scheduled); emits `.deleted`."""
+    now = at or sb.now()
+    subscription["status"] = "canceled"
+    subscription["ended_at"] = now
+    subscription["canceled_at"] = subscription["canceled_at"] or now
+    subscription["cancellation_details"]["reason"] = subscription["cancellation_details"]["reason"] or reason
+    if reason == "payment_failed":
+        subscription["cancellation_details"]["reason"] = reason
+    sb.private(subscription["id"]).pop("past_due_since", None)
+    emit(sb, "customer.subscription.deleted", subscription)
+
+
+def set_cancel_at(sb: Sandbox, subscription: JSON, cancel_at: int | None) -> None:
+    """Schedule (or with None, take back) the end of the subscription; no event by itself."""
+    details = subscription["cancellation_details"]
+    if cancel_at is None:
+        subscription.update(cancel_at=None, cancel_at_period_end=False, canceled_at=None)
+        details["reason"] = None
+        return
+    subscription["cancel_at"] = cancel_at
+    subscription["cancel_at_period_end"] = cancel_at == period(subscription)[1]
+    subscription["canceled_at"] = sb.now()
+    details["reason"] = "cancellation_requested"
+
+
+def pause(sb: Sandbox, subscription: JSON) -> None:
+    if subscription["status"] in ("canceled", "paused", "incomplete_expired"):
+        raise invalid(f"A subscription with status {subscription['status']} cannot be paused.")
+    before = copy.deepcopy(subscription)
+    subscription["status"] = "paused"
+    emit_update(sb, "customer.subscription.updated", before, subscription)
+    emit(sb, "customer.subscription.paused", subscription)
+
+
+# The API.
+
+
+@route("GET", "/v1/subscriptions/{id}")
+def retrieve_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
+    return sb.require("subscriptions", id)
+
+
+@route(
+    "GET",
+    "/v1/subscriptions",
+    {
+        "customer": Str(),
+        "price": Str(),
+        "status": Str(*STATUSES),
+        "collection_method": Str("charge_automatically", "send_invoice"),
+        "current_period_end": IGNORED,
+        "current_period_start": IGNORED,
+        "test_clock": IGNORED,
+        "automatic_tax": IGNORED,
+    },
+    listing=True,
+)
+def list_subscriptions(sb: Sandbox, params: JSON) -> Page:
+    status = params.get("status")
+
+    def keep(subscription: JSON) -> bool:
+        if params.get("customer") not in (None, subscription["customer"]):
+            return False
+        if "price" in params and all(
+            i["price"]["id"] != params["price"] for i in subscription["items"]["data"]
+        ):
+            return False
+        if status == "all":
+            return True
+        if status == "ended":
+            return bool(subscription["status"] in ("canceled", "incomplete_expired"))
+        if status is None:  # Stripe leaves canceled subscriptions out unless asked for them
+            return bool(subscription["status"] != "canceled")
+        return bool(subscription["status"] == status)
+
+    return Page([s for s in sb.newest_first("subscriptions") if keep(s)], "/v1/subscriptions")
+
+
+@route(
+    "POST",
+    "/v1/subscriptions/{id}",
+    {
+        "cancel_at_period_end": Bool(),
+        "cancel_at": Int(nullable=True),
+        "metadata": METADATA,
+        "description": Str(nullable=True),
+        "pause_collection": Nullable(
+            Obj(
+                {"behavior": Str("keep_as_draft", "mark_uncollectible", "void"), "resumes_at": Int()},
+                required=("behavior",),
+            )
+        ),
+        "cancellation_details": CANCELLATION_DETAILS,
+        "proration_behavior": IGNORED,
+        "payment_behavior": IGNORED,
+        "off_session": IGNORED,
+    },
+)
+def update_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
+    subscription = sb.require("subscriptions", id)
+    if subscription["status"] == "canceled" and set(params) - {"metadata", "cancellation_details", "expand"}:
+        raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
+    if "cancel_at" in params and "cancel_at_period_end" in params:
+        raise exclusive("cancel_at", "cancel_at_period_end")
+    if params.get("cancel_at") is not None and params["cancel_at"] <= sb.now():
+        raise invalid("cancel_at must be in the future.", param="cancel_at")
+    before = copy.deepcopy(subscription)
+    if "cancel_at_period_end" in params:
+        set_cancel_at(sb, subscription, period(subscription)[1] if params["cancel_at_period_end"] else None)
+    if "cancel_at" in params:
+        set_cancel_at(sb, subscription, params["cancel_at"])
+    for key in ("description", "pause_collection"):
+        if key in params:
+            subscription[key] = params[key]
+    if subscription["pause_collection"] is not None:
+        subscription["pause_collection"].setdefault("resumes_at", None)
+    if "metadata" in params:
+        subscription["metadata"] = merge_metadata(subscription["metadata"], params["metadata"])
+    subscription["cancellation_details"].update(params.get("cancellation_details", {}))
+    emit_update(sb, "customer.subscription.updated", before, subscription)
+    return subscription
+
+
+@route(
+    "DELETE",
+    "/v1/subscriptions/{id}",
+    {"cancellation_details": CANCELLATION_DETAILS, "invoice_now": Bool(), "prorate": Bool()},
+)
+def cancel_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
+    subscription = sb.require("subscriptions", id)
+    if subscription["status"] == "canceled":
+        raise invalid(f"The subscription {id} is already canceled.", code="resource_missing", param="id")
+    subscription["cancellation_details"].update(params.get("cancellation_details", {}))
+    subscription["canceled_at"] = None  # an immediate cancel is requested now, whatever was scheduled
+    subscription["cancellation_details"]["reason"] = None
+    cancel(sb, subscription)
+    return subscription
+
+
+@route(
+    "POST",
+    "/v1/subscriptions/{id}/resume",
+    {
+        "billing_cycle_anchor": Str("now", "unchanged"),
+        "proration_behavior": IGNORED,
+        "proration_date": IGNORED,
+    },
+)
+def resume_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
+    subscription = sb.require("subscriptions", id)
+    if subscription["status"] != "paused":
+        raise invalid(f"Only a paused subscription can be resumed; this one is {subscription['status']}.")
+    before = copy.deepcopy(subscription)
+    if params.get("billing_cycle_anchor", "now") == "now":
+        now = sb.now()
+        subscription["billing_cycle_anchor"] = now
+        sb.private(id)["cycles"] = 1
+        _set_period(subscription, now, _cycle_end(sb, subscription, 1))
+        invoice = draft_invoice(
+            sb, subscription, reason="subscription_update", lines_period=period(subscription)
+        )
+        subscription["latest_invoice"] = invoice["id"]
+        paid = collect(sb, invoice, retry_at=_retry_at(sb, subscription, starting=True))
+        subscription["status"] = "active" if paid else "past_due"
+        if not paid:
+            sb.private(id).setdefault("past_due_since", now)
+    else:
+        subscription["status"] = "active"
+    emit_update(sb, "customer.subscription.updated", before, subscription)
+    emit(sb, "customer.subscription.resumed", subscription)
+    return subscription
+
+
+@route("GET", "/v1/subscription_items", {"subscription": Str()}, listing=True)
+def list_subscription_items(sb: Sandbox, params: JSON) -> Page:
+    if "subscription" not in params:
+        raise missing_parameter("subscription")
+    subscription = sb.require("subscriptions", params["subscription"], param="subscription")
+    return Page(
+        list(subscription["items"]["data"]), f"/v1/subscription_items?subscription={subscription['id']}"
+    )
