@@ -156,7 +156,7 @@ class SubscriptionService:
         local = await self.db.scalar(
             select(Subscription)
             .where(Subscription.stripe_subscription_id == stripe_subscription_id)
-            .with_for_update()
+            .with_for_update(of=Subscription)
         )
         remote = remote or await self.stripe.subscription(stripe_subscription_id)
         created = False
@@ -202,7 +202,9 @@ class SubscriptionService:
         except IntegrityError:
             # Another worker placed it first; take theirs, locked.
             found = await self.db.scalar(
-                select(Subscription).where(Subscription.stripe_subscription_id == remote.id).with_for_update()
+                select(Subscription)
+                .where(Subscription.stripe_subscription_id == remote.id)
+                .with_for_update(of=Subscription)
             )
             if found is None:
                 raise
