@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response, route
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from stripe_sandbox import (
     API_VERSION,
@@ -63,7 +64,7 @@ _warned_versions: set[str] = set()
 
 
 @route("/v1/{path:path}", http_method=["GET", "POST", "DELETE", "PUT", "PATCH"], include_in_schema=False)
-async def stripe_api(request: Request[Any, Any, Any], path: str) -> Response[bytes]:
+async def stripe_api(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
     sb: Sandbox = request.app.state.sandbox
     request_id = new_id("req", 14)
     request.scope.setdefault("state", {})["access_log_extra"] = {"stripe_request_id": request_id}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Router, get, post
+from litestar.params import FromPath
 
 from stripe_sandbox import checkout, clock
 from stripe_sandbox.errors import invalid
@@ -52,7 +53,7 @@ async def advance_clock(request: AnyRequest) -> JSON:
 
 
 @post("/customers/{customer_id:str}/card", status_code=200)
-async def set_card_behaviour(request: AnyRequest, customer_id: str) -> JSON:
+async def set_card_behaviour(request: AnyRequest, customer_id: FromPath[str]) -> JSON:
     params = await _params(request, Obj({"fails": Bool()}, required=("fails",)))
     sb = _sandbox(request)
     async with sb.action():
@@ -65,7 +66,7 @@ async def set_card_behaviour(request: AnyRequest, customer_id: str) -> JSON:
 
 
 @post("/charges/{charge_id:str}/dispute", status_code=200)
-async def dispute_charge(request: AnyRequest, charge_id: str) -> JSON:
+async def dispute_charge(request: AnyRequest, charge_id: FromPath[str]) -> JSON:
     params = await _params(request, Obj({"reason": Str(*DISPUTE_REASONS)}))
     sb = _sandbox(request)
     async with sb.action():
@@ -73,7 +74,7 @@ async def dispute_charge(request: AnyRequest, charge_id: str) -> JSON:
 
 
 @post("/subscriptions/{subscription_id:str}/pause", status_code=200)
-async def pause_subscription(request: AnyRequest, subscription_id: str) -> JSON:
+async def pause_subscription(request: AnyRequest, subscription_id: FromPath[str]) -> JSON:
     sb = _sandbox(request)
     async with sb.action():
         subscription = sb.require("subscriptions", subscription_id)
@@ -82,7 +83,7 @@ async def pause_subscription(request: AnyRequest, subscription_id: str) -> JSON:
 
 
 @post("/checkout/{session_id:str}/pay", status_code=200)
-async def pay_checkout(request: AnyRequest, session_id: str) -> JSON:
+async def pay_checkout(request: AnyRequest, session_id: FromPath[str]) -> JSON:
     """Exactly what the checkout page's button does; answers the session and where the browser would go."""
     params = await _params(request, Obj({"card": Str(), "email": Str()}, required=("card",)))
     sb = _sandbox(request)
@@ -112,7 +113,7 @@ async def list_events(request: AnyRequest) -> JSON:
 
 
 @post("/events/{event_id:str}/resend", status_code=200)
-async def resend_event(request: AnyRequest, event_id: str) -> JSON:
+async def resend_event(request: AnyRequest, event_id: FromPath[str]) -> JSON:
     sb = _sandbox(request)
     delivery = _delivery(request)
     if not delivery.enabled:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from stripe_sandbox import checkout, portal
@@ -98,7 +99,7 @@ def _checkout_body(sb: Sandbox, session: JSON, error: str | None = None) -> str:
 
 
 @get("/checkout/{session_id:str}", include_in_schema=False)
-async def checkout_page(request: Request[Any, Any, Any], session_id: str) -> Response[str]:
+async def checkout_page(request: Request[Any, Any, Any], session_id: FromPath[str]) -> Response[str]:
     sb: Sandbox = request.app.state.sandbox
     async with sb.lock:
         session = sb.get("checkout_sessions", session_id)
@@ -108,7 +109,9 @@ async def checkout_page(request: Request[Any, Any, Any], session_id: str) -> Res
 
 
 @post("/checkout/{session_id:str}/pay", include_in_schema=False, status_code=303)
-async def checkout_pay(request: Request[Any, Any, Any], session_id: str) -> Response[str] | Redirect:
+async def checkout_pay(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[str] | Redirect:
     sb: Sandbox = request.app.state.sandbox
     form = parse_body(request.headers.get("content-type", ""), await request.body())
     async with sb.action():
@@ -179,7 +182,7 @@ def _date(moment: int) -> str:
 
 
 @get("/portal/{session_id:str}", include_in_schema=False)
-async def portal_page(request: Request[Any, Any, Any], session_id: str) -> Response[str]:
+async def portal_page(request: Request[Any, Any, Any], session_id: FromPath[str]) -> Response[str]:
     sb: Sandbox = request.app.state.sandbox
     async with sb.lock:
         session = sb.get("portal_sessions", session_id)
@@ -194,7 +197,10 @@ async def portal_page(request: Request[Any, Any, Any], session_id: str) -> Respo
     status_code=303,
 )
 async def portal_action(
-    request: Request[Any, Any, Any], session_id: str, subscription_id: str, action: str
+    request: Request[Any, Any, Any],
+    session_id: FromPath[str],
+    subscription_id: FromPath[str],
+    action: FromPath[str],
 ) -> Response[str] | Redirect:
     sb: Sandbox = request.app.state.sandbox
     async with sb.action():

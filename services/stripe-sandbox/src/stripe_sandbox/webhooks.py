@@ -179,7 +179,7 @@ class Delivery:
             try:
                 await self._send(*item)
             except Exception:  # one bad send must not stop delivery for good
-                log.exception("webhook delivery crashed", event=item[0])
+                log.exception("webhook delivery crashed", event_id=item[0])
             finally:
                 self.inflight -= 1
 
@@ -240,7 +240,7 @@ class Delivery:
                 record["outcome"] = "failed"
             self.sb.dirty = True
         fields: dict[str, Any] = {
-            "event": event["id"],
+            "event_id": event["id"],
             "type": event["type"],
             "try": attempt,
             "status": status,
