@@ -24,10 +24,11 @@ import httpx
 import pytest
 import stripe
 import uvicorn
-from stripe import Price
-from stripe.checkout import Session
 from litestar import Litestar, Request, Response, post
 from litestar.params import FromPath
+from stripe import Price
+from stripe.checkout import Session
+
 from stripe_sandbox.app import create_app
 from stripe_sandbox.settings import Settings
 

@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 import stripe
+
 from stripe_sandbox.errors import StripeError
 from stripe_sandbox.forms import parse_form
-
 from tests.sandbox.conftest import Sandbox
 
 
