@@ -1,14 +1,16 @@
 """`make run`: the whole of Tollgate on embedded defaults, in one terminal.
 
-Migrates membership's SQLite database and seeds the demo publications (both idempotent), starts
-membership and the gateway, waits until each says it is ready, prints where to open it, and on
-Ctrl-C (or SIGTERM) stops both cleanly. Ports and everything else come from the services' own
-environment variables (MEMBERSHIP_PORT, GATEWAY_PORT, ...).
+Migrates membership's SQLite database, starts the Stripe sandbox (unless a real Stripe key is
+configured), seeds the demo publications and tiers (idempotent), starts membership and the
+gateway, waits until each says it is ready, prints where to open it, and on Ctrl-C (or SIGTERM)
+stops everything cleanly. Ports and the rest come from the services' own environment variables
+(MEMBERSHIP_PORT, GATEWAY_PORT, STRIPE_SANDBOX_PORT, ...).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -40,84 +42,141 @@ def ready(url: str) -> bool:
         return False
 
 
+class Services:
+    """The child processes, each in its own session so that Ctrl-C reaches this runner first."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start(self, name: str, *command: str) -> None:
+        self.children[name] = subprocess.Popen(
+            [str(BIN / command[0]), *command[1:]], env=self.env, start_new_session=True
+        )
+
+    def wait_ready(self, checks: dict[str, str]) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while checks and not self.stopping and time.monotonic() < deadline:
+            for name, url in list(checks.items()):
+                if self.children[name].poll() is not None:
+                    print(f"{name} exited during start-up.", file=sys.stderr)
+                    return False
+                if ready(url):
+                    del checks[name]
+            time.sleep(0.2)
+        if checks and not self.stopping:
+            print(f"Not ready after {READY_TIMEOUT:.0f}s: {', '.join(checks)}", file=sys.stderr)
+        return not checks
+
+    def watch(self) -> int:
+        while not self.stopping:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    print(
+                        f"{name} stopped unexpectedly (exit {child.returncode}); stopping.", file=sys.stderr
+                    )
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        print("Stopping Tollgate...", flush=True)
+        for child in reversed(self.children.values()):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in self.children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        print("Stopped.", flush=True)
+
+
 def main() -> int:
     env = os.environ.copy()
-    membership_port = int(env.setdefault("MEMBERSHIP_PORT", "8001"))
-    gateway_port = int(env.setdefault("GATEWAY_PORT", "8000"))
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-    membership_url = f"http://127.0.0.1:{membership_port}"
-    env.setdefault("MEMBERSHIP_PUBLIC_URL", gateway_url)
-    env.setdefault("GATEWAY_MEMBERSHIP_URL", membership_url)
-    env.setdefault("MEMBERSHIP_DATA_DIR", str(ROOT / "data"))
-    env.setdefault("MEMBERSHIP_LOG_FORMAT", "console")
-    env.setdefault("GATEWAY_LOG_FORMAT", "console")
+    ports = {
+        "membership": int(env.setdefault("MEMBERSHIP_PORT", "8001")),
+        "gateway": int(env.setdefault("GATEWAY_PORT", "8000")),
+        "stripe-sandbox": int(env.setdefault("STRIPE_SANDBOX_PORT", "8002")),
+    }
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    data = Path(env.setdefault("MEMBERSHIP_DATA_DIR", str(ROOT / "data")))
+    sandboxed = not env.get("MEMBERSHIP_STRIPE_SECRET_KEY")
+    env.setdefault("MEMBERSHIP_PUBLIC_URL", urls["gateway"])
+    env.setdefault("GATEWAY_MEMBERSHIP_URL", urls["membership"])
+    for prefix in ("MEMBERSHIP", "GATEWAY", "STRIPE_SANDBOX"):
+        env.setdefault(f"{prefix}_LOG_FORMAT", "console")
+    if sandboxed:
+        # A fresh signing secret each run, shared by the sandbox and membership only.
+        secret = "whsec_" + secrets.token_hex(24)
+        env.setdefault("MEMBERSHIP_STRIPE_SANDBOX_URL", urls["stripe-sandbox"])
+        env.setdefault("MEMBERSHIP_STRIPE_WEBHOOK_SECRET", secret)
+        env.setdefault("STRIPE_SANDBOX_WEBHOOK_SECRET", env["MEMBERSHIP_STRIPE_WEBHOOK_SECRET"])
+        env.setdefault("STRIPE_SANDBOX_WEBHOOK_URL", f"{urls['membership']}/api/stripe/webhook")
+        env.setdefault("STRIPE_SANDBOX_PUBLIC_URL", urls["stripe-sandbox"])
+        env.setdefault("STRIPE_SANDBOX_STATE_FILE", str(data / "stripe-sandbox.json"))
+    else:
+        del ports["stripe-sandbox"]
 
-    for name, port in (("membership", membership_port), ("gateway", gateway_port)):
+    for name, port in ports.items():
         if not port_free(port):
-            print(f"Port {port} for {name} is taken; set {name.upper()}_PORT to another.", file=sys.stderr)
+            print(
+                f"Port {port} for {name} is taken; set {name.upper().replace('-', '_')}_PORT.",
+                file=sys.stderr,
+            )
             return 1
 
-    print("Tollgate: migrating the database and seeding demo data...", flush=True)
-    for command in (["database", "upgrade", "--no-prompt"], ["demo", "seed"]):
-        subprocess.run([str(BIN / "membership"), *command], env=env, check=True, stdout=subprocess.DEVNULL)
-
-    # Own sessions: Ctrl-C reaches this runner, which then stops the services in order.
-    children = {
-        "membership": subprocess.Popen([str(BIN / "membership"), "run"], env=env, start_new_session=True),
-        "gateway": subprocess.Popen([str(BIN / "gateway"), "run"], env=env, start_new_session=True),
-    }
-    stopping = False
+    services = Services(env)
 
     def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        services.stopping = True
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    deadline = time.monotonic() + READY_TIMEOUT
-    checks = {"membership": f"{membership_url}/health/ready", "gateway": f"{gateway_url}/health/ready"}
-    while checks and not stopping and time.monotonic() < deadline:
-        for name, url in list(checks.items()):
-            if children[name].poll() is not None:
-                print(f"{name} exited during start-up.", file=sys.stderr)
-                stopping = True
-            elif ready(url):
-                del checks[name]
-        time.sleep(0.2)
-    code = 0
-    if checks and not stopping:
-        print(f"Not ready after {READY_TIMEOUT:.0f}s: {', '.join(checks)}", file=sys.stderr)
-        stopping, code = True, 1
-    if not stopping:
-        print(
-            "\nTollgate is up.\n"
-            f"  Open:            {gateway_url}/\n"
-            f"  Sign in:         {gateway_url}/auth/sign-in\n"
-            f"  Dev outbox:      {gateway_url}/dev/outbox/  (sign-in links land here)\n"
-            f"  Membership API:  {membership_url}/schema/swagger\n"
-            f"  Gateway API:     {gateway_url}/schema/swagger\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
-    while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                print(f"{name} stopped unexpectedly (exit {child.returncode}); stopping.", file=sys.stderr)
-                stopping, code = True, 1
-        time.sleep(0.2)
-
-    print("Stopping Tollgate...", flush=True)
-    for child in reversed(children.values()):
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    for child in children.values():
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    print("Stopped.", flush=True)
+    print("Tollgate: migrating the database...", flush=True)
+    subprocess.run(
+        [str(BIN / "membership"), "database", "upgrade", "--no-prompt"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    code = 1
+    try:
+        if sandboxed:
+            services.start("stripe-sandbox", "stripe-sandbox", "run")
+            if not services.wait_ready({"stripe-sandbox": f"{urls['stripe-sandbox']}/health/ready"}):
+                return 1
+        print("Tollgate: seeding the demo publications and tiers...", flush=True)
+        subprocess.run([str(BIN / "membership"), "demo", "seed"], env=env, check=True)
+        services.start("membership", "membership", "run")
+        services.start("gateway", "gateway", "run")
+        if not services.wait_ready(
+            {"membership": f"{urls['membership']}/health/ready", "gateway": f"{urls['gateway']}/health/ready"}
+        ):
+            return 1
+        if not services.stopping:
+            sandbox_line = (
+                f"  Stripe sandbox:  {urls['stripe-sandbox']}/  (no real payments; card 4242 4242 4242 4242)\n"
+                if sandboxed
+                else ""
+            )
+            print(
+                "\nTollgate is up.\n"
+                f"  Open:            {urls['gateway']}/\n"
+                f"  Sign in:         {urls['gateway']}/auth/sign-in\n"
+                f"  Dev outbox:      {urls['gateway']}/dev/outbox/  (sign-in links land here)\n"
+                f"  Membership API:  {urls['membership']}/schema/swagger\n"
+                f"  Gateway API:     {urls['gateway']}/schema/swagger\n"
+                f"{sandbox_line}"
+                "Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+        code = services.watch()
+    finally:
+        services.stop()
     return code
 
 

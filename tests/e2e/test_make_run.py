@@ -32,11 +32,16 @@ def listening(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    gateway_port, membership_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMBERSHIP_", "GATEWAY_"))}
+    gateway_port, membership_port, sandbox_port = free_port(), free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MEMBERSHIP_", "GATEWAY_", "STRIPE_SANDBOX_"))
+    }
     env |= {
         "GATEWAY_PORT": str(gateway_port),
         "MEMBERSHIP_PORT": str(membership_port),
+        "STRIPE_SANDBOX_PORT": str(sandbox_port),
         "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("data")),
     }
     # Its own process group, so that a SIGINT to the group is exactly what Ctrl-C in a terminal does.
@@ -75,6 +80,11 @@ def test_both_services_are_ready(running: tuple[str, str, subprocess.Popen[str]]
     assert httpx.get(f"{membership}/schema/openapi.json").status_code == 200
     demo = httpx.get(f"{gateway}/api/publications").json()
     assert {p["slug"] for p in demo} == {"the-gazette", "field-notes"}
+    # The demo tiers were made in the Stripe sandbox, which is up too.
+    tiers = httpx.get(f"{gateway}/api/publications/the-gazette/tiers").json()
+    assert tiers[0]["stripe_product_id"].startswith("prod_")
+    assert {p["interval"] for p in tiers[0]["prices"]} == {"month", "year"}
+    assert httpx.get(f"{gateway}/api/platform/tiers").json()[0]["entitlement_keys"] == ["member"]
 
 
 def test_a_new_reader_signs_in_end_to_end(running: tuple[str, str, subprocess.Popen[str]]) -> None:
@@ -112,7 +122,7 @@ def test_ctrl_c_stops_both_cleanly(running: tuple[str, str, subprocess.Popen[str
     assert proc.wait(timeout=30) in (0, -signal.SIGINT, 128 + signal.SIGINT)
     rest = proc.stdout.read() if proc.stdout else ""  # to EOF: every process holding the pipe has exited
     assert "Stopping Tollgate..." in rest and "Stopped." in rest
-    assert rest.count("Application shutdown complete") == 2, rest
+    assert rest.count("Application shutdown complete") == 3, rest  # membership, gateway, sandbox
     assert "stopped unexpectedly" not in rest
     for url in (gateway, membership):
         assert not listening(int(url.rsplit(":", 1)[1]))

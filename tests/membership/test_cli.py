@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from stripe_sandbox.app import create_app as create_sandbox
+from stripe_sandbox.settings import Settings as SandboxSettings
 
 from membership.apikeys.services import ApiKeyService
 from membership.db import alchemy_config
 from membership.settings import Settings
+from tests.servers import serve
 
 MEMBERSHIP = str(Path(sys.executable).parent / "membership")
 
@@ -24,9 +27,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMBERSHIP_")}
-    env |= {"MEMBERSHIP_DATA_DIR": str(data_dir), "MEMBERSHIP_LOG_LEVEL": "WARNING"}
+    env |= {"MEMBERSHIP_DATA_DIR": str(data_dir), "MEMBERSHIP_LOG_LEVEL": "WARNING"} | extra
     return subprocess.run(
         [MEMBERSHIP, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -75,7 +78,9 @@ def test_bad_input_is_a_clear_error(data_dir: Path) -> None:
 
 
 def test_demo_seed_is_idempotent_and_outbox_prints(data_dir: Path) -> None:
-    first = run(data_dir, "demo", "seed")
-    assert first.returncode == 0 and "Seeded the-gazette, field-notes" in first.stdout
-    assert "already present" in run(data_dir, "demo", "seed").stdout
+    with serve(create_sandbox(SandboxSettings(log_level="WARNING"))) as sandbox:
+        first = run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox)
+    assert first.returncode == 0, first.stderr
+    assert "Seeded the-gazette, the-gazette tier, field-notes, field-notes tier, platform membership" in first.stdout
+        assert "already present" in run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox).stdout
     assert "The outbox is empty." in run(data_dir, "outbox").stdout
