@@ -159,7 +159,7 @@ def main() -> int:
             return 1
         if not services.stopping:
             sandbox_line = (
-                f"  Stripe sandbox:  {urls['stripe-sandbox']}/  (no real payments; card 4242 4242 4242 4242)\n"
+                f"  Stripe sandbox:  {urls['stripe-sandbox']}/  (no real payments; test card 4242...)\n"
                 if sandboxed
                 else ""
             )

@@ -80,7 +80,9 @@ def test_bad_input_is_a_clear_error(data_dir: Path) -> None:
 def test_demo_seed_is_idempotent_and_outbox_prints(data_dir: Path) -> None:
     with serve(create_sandbox(SandboxSettings(log_level="WARNING"))) as sandbox:
         first = run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox)
-    assert first.returncode == 0, first.stderr
-    assert "Seeded the-gazette, the-gazette tier, field-notes, field-notes tier, platform membership" in first.stdout
-        assert "already present" in run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox).stdout
+        assert first.returncode == 0, first.stderr
+        made = "the-gazette, the-gazette tier, field-notes, field-notes tier, platform membership"
+        assert f"Seeded {made}" in first.stdout
+        again = run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox)
+        assert "already present" in again.stdout
     assert "The outbox is empty." in run(data_dir, "outbox").stdout
