@@ -20,14 +20,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from stripe_sandbox.app import create_app as create_sandbox
-from stripe_sandbox.settings import Settings as SandboxSettings
 
 from membership.app import create_app
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
 from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
+from stripe_sandbox.app import create_app as create_sandbox
+from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.billing.signing import new_secret
 from tests.conftest import empty_tables, make_settings
 from tests.servers import bound_socket, serve

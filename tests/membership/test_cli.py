@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from stripe_sandbox.app import create_app as create_sandbox
-from stripe_sandbox.settings import Settings as SandboxSettings
 
 from membership.apikeys.services import ApiKeyService
 from membership.db import alchemy_config
 from membership.settings import Settings
+from stripe_sandbox.app import create_app as create_sandbox
+from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.servers import serve
 
 MEMBERSHIP = str(Path(sys.executable).parent / "membership")
