@@ -82,7 +82,7 @@ async def test_paying_with_the_good_card_completes_everything_in_stripes_order(s
         "subscription_create",
     )
     assert invoice.parent is not None and invoice.parent.subscription_details is not None
-    assert invoice.parent.subscription_details.metadata == {"reader": "reader-42", "tier": "gold"}
+    assert invoice.parent.subscription_details.metadata.to_dict() == {"reader": "reader-42", "tier": "gold"}  # type: ignore[union-attr]
     # The events carry the state at their moment: the session completes in the last one.
     last = sandbox.inbox.events[-1]["data"]["object"]
     assert (last["id"], last["status"], last["subscription"]) == (session.id, "complete", subscription.id)

@@ -197,6 +197,7 @@ def _line(
             "unit_amount_decimal": "0" if trial else price["unit_amount_decimal"],
         },
         "quantity": item["quantity"],
+        "quantity_decimal": str(item["quantity"]),
         "subscription": subscription["id"],
         "subtotal": amount,
         "taxes": [],

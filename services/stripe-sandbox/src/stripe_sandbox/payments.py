@@ -100,6 +100,7 @@ def new_payment_intent(sb: Sandbox, customer_id: str, amount: int, currency: str
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": False,
+        "managed_payments": {"enabled": False},
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,
