@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -87,9 +88,30 @@ class Stack:
         )
         assert started.status_code == 200, started.text
         session_id = started.json()["session_id"]
-        paid = await self.control("post", f"/_sandbox/checkout/{session_id}/pay", json={"card": card})
+        paid: dict[str, Any] = await self.control(
+            "post", f"/_sandbox/checkout/{session_id}/pay", json={"card": card}
+        )
         await self.settle()
+        session = paid["session"]
+        paid["subscription"] = session.get("subscription")
+        paid["charge"] = await self.charge_of_invoice(session["invoice"]) if session.get("invoice") else None
         return paid
+
+    def sdk(self) -> stripe.StripeClient:
+        return stripe.StripeClient(
+            "sk_test_" + uuid.uuid4().hex, base_addresses={"api": self.sandbox}, max_network_retries=0
+        )
+
+    async def charge_of_invoice(self, invoice_id: str) -> str | None:
+        """The charge that paid an invoice: invoice payment → payment intent → its latest charge."""
+        sdk = self.sdk()
+        payments = await sdk.v1.invoice_payments.list_async({"invoice": invoice_id, "limit": 1})
+        if not payments.data or payments.data[0].payment.payment_intent is None:
+            return None
+        intent = payments.data[0].payment.payment_intent
+        intent_id = intent if isinstance(intent, str) else intent.id
+        latest = (await sdk.v1.payment_intents.retrieve_async(intent_id)).latest_charge
+        return latest if isinstance(latest, str) or latest is None else latest.id
 
     async def control(self, method: str, path: str, **kwargs: Any) -> Any:
         async with httpx.AsyncClient(base_url=self.sandbox, timeout=30) as client:
