@@ -39,9 +39,7 @@ async def lifecycle_events(stack: Stack) -> list[dict[str, Any]]:
         "post", f"/_sandbox/checkout/{started.json()['session_id']}/pay", json={"card": "4242424242424242"}
     )
     sub_id = paid["session"]["subscription"]
-    sdk = stripe.StripeClient(
-        "sk_test_convergence", base_addresses={"api": stack.sandbox}, max_network_retries=0
-    )
+    sdk = stack.sdk()
     await stack.control("post", "/_sandbox/clock/advance", json={"days": 8})
     await stack.control("post", "/_sandbox/clock/advance", json={"days": 31})
     await sdk.v1.subscriptions.update_async(sub_id, {"cancel_at_period_end": True})
