@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test env lint typecheck pytest fmt lock clean
+.PHONY: run test env lint typecheck pytest fmt bench lock clean
 
 env:
 	@$(PYTHON) scripts/bootstrap_uv.py
@@ -17,8 +17,8 @@ run: env
 test: env lint typecheck pytest
 
 lint:
-	$(UV) run --no-sync ruff check services libs tests scripts
-	$(UV) run --no-sync ruff format --check services libs tests scripts
+	$(UV) run --no-sync ruff check services libs tests scripts bench
+	$(UV) run --no-sync ruff format --check services libs tests scripts bench
 
 typecheck:
 	$(UV) run --no-sync mypy services libs
@@ -27,8 +27,12 @@ pytest:
 	$(UV) run --no-sync pytest
 
 fmt: env
-	$(UV) run --no-sync ruff format services libs tests scripts
-	$(UV) run --no-sync ruff check --fix services libs tests scripts
+	$(UV) run --no-sync ruff format services libs tests scripts bench
+	$(UV) run --no-sync ruff check --fix services libs tests scripts bench
+
+# Benchmarks need Debian's wrk (apt-get install wrk) and write their figures into README.md.
+bench: env
+	$(UV) run --no-sync python -m bench.webhooks
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py
