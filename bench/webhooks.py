@@ -27,14 +27,13 @@ from sqlalchemy import func, select
 from tests.billing.signing import event, new_secret, signature
 from tests.servers import bound_socket
 
-from tollgate_common.logging import configure_logging
-
 from bench.readme import write_section
 from membership.db import alchemy_config, migrate
 from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
 from membership.stripe_events.worker import InboxWorker
+from tollgate_common.logging import configure_logging
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "12000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
