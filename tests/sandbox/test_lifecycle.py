@@ -30,8 +30,8 @@ FAILED_RENEWAL_EVENTS = [
 ]
 
 
-def _ts(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp())  # type: ignore[misc]
+def _ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp())
 
 
 def test_months_keep_the_anchor_day() -> None:

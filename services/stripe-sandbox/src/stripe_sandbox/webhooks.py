@@ -78,12 +78,11 @@ class Delivery:
         return self._task is not None and not self._task.done()
 
     def _restore(self) -> None:
-        # Events a previous run had not delivered yet go out now (or stay held).
+        # What a previous run had not delivered goes out now: a new run starts in normal mode.
         for event_id, record in self.sb.data["deliveries"].items():
-            if record["outcome"] in ("pending", "retrying"):
+            if record["outcome"] in ("pending", "retrying", "held"):
+                record["outcome"] = "pending"
                 self.ready.append((event_id, 1))
-            elif record["outcome"] == "held":
-                self.held.append(event_id)
         self._wake.set()
 
     # What the sandbox and its controls call.
