@@ -29,6 +29,7 @@ from stripe_sandbox import (
     events,
     payments,
     portal,
+    refunds,
     subscriptions,
 )
 from stripe_sandbox.endpoints import Endpoint, Page
@@ -54,6 +55,7 @@ ENDPOINTS: list[Endpoint] = [
     *subscriptions.ROUTES,
     *billing.ROUTES,
     *payments.ROUTES,
+    *refunds.ROUTES,
     *portal.ROUTES,
     *events.ROUTES,
 ]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from stripe_sandbox import checkout, subscriptions
+from stripe_sandbox import checkout, lifecycle
 from stripe_sandbox.errors import invalid
 from stripe_sandbox.state import JSON, Sandbox
 
@@ -35,7 +35,7 @@ def earliest(sb: Sandbox, until: int) -> Due | None:
             candidate: Due = (when, 9, order, "session", session, "expire")
             best = candidate if best is None or candidate[:3] < best[:3] else best
     for order, subscription in enumerate(sb.table("subscriptions").values()):
-        due = subscriptions.next_due(sb, subscription)
+        due = lifecycle.next_due(sb, subscription)
         if due is not None and due[0] <= until:
             candidate = (due[0], due[1], order, "subscription", subscription, due[2])
             best = candidate if best is None or candidate[:3] < best[:3] else best
@@ -52,7 +52,7 @@ def process_due(sb: Sandbox, until: int) -> int:
         if kind == "session":
             checkout.expire(sb, obj)
         else:
-            subscriptions.run_due(sb, obj, what)
+            lifecycle.run_due(sb, obj, what)
         done += 1
     return done
 

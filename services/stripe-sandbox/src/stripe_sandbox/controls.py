@@ -15,7 +15,8 @@ from litestar.params import FromPath
 from stripe_sandbox import checkout, clock
 from stripe_sandbox.errors import invalid
 from stripe_sandbox.forms import Bool, Int, Number, Obj, Str, parse_body
-from stripe_sandbox.payments import DISPUTE_REASONS, card_of, open_dispute, test_card
+from stripe_sandbox.payments import card_of, test_card
+from stripe_sandbox.refunds import DISPUTE_REASONS, open_dispute
 from stripe_sandbox.state import JSON, Sandbox
 from stripe_sandbox.subscriptions import pause
 from stripe_sandbox.webhooks import MODES, ORDERS, Delivery

@@ -1,10 +1,8 @@
-"""Subscriptions: how they start (from Checkout), the API to read and change them, and their lifecycle.
+"""Subscriptions: their shape, how they start (from Checkout) and end, and the API to read and change them.
 
 The current period lives on each item (`items.data[i].current_period_start/end`). Periods are
 counted from the billing cycle anchor, so a subscription started on 31 January renews on
-28 February and then 31 March, as Stripe's do. The clock asks `next_due` what happens next to a
-subscription and calls `run_due` when that moment comes: trial end, renewal, payment retry,
-giving up after `past_due_days`, or a scheduled cancellation.
+28 February and then 31 March, as Stripe's do. What the clock does to them is in `lifecycle.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import calendar
 import copy
 from datetime import UTC, datetime
 
-from stripe_sandbox.billing import collect, draft_invoice, pay, recover, unpaid_invoices
+from stripe_sandbox.billing import collect, draft_invoice
 from stripe_sandbox.catalog import plan_from_price
 from stripe_sandbox.customers import merge_metadata
 from stripe_sandbox.endpoints import Endpoint, Page, router
@@ -40,9 +38,6 @@ STATUSES = (
 )
 # How often a failed renewal is retried while past_due (Stripe's smart retries, simplified).
 RETRY_EVERY = 2 * DAY
-TRIAL_WILL_END_BEFORE = 3 * DAY
-# At one moment, a cancellation comes before giving up, a retry, a renewal.
-_PRIORITY = {"cancel": 0, "give_up": 1, "retry": 2, "trial_will_end": 3, "renew": 4, "unpause": 5}
 CANCELLATION_DETAILS = Obj(
     {
         "comment": Str(nullable=True),
@@ -78,7 +73,7 @@ def add_interval(anchor: int, interval: str, count: int) -> int:
     return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
-def _cycle_end(sb: Sandbox, subscription: JSON, cycles: int) -> int:
+def cycle_end(sb: Sandbox, subscription: JSON, cycles: int) -> int:
     recurring = subscription["items"]["data"][0]["price"]["recurring"]
     anchor = subscription["billing_cycle_anchor"]
     return add_interval(anchor, recurring["interval"], recurring["interval_count"] * cycles)
@@ -89,7 +84,7 @@ def period(subscription: JSON) -> tuple[int, int]:
     return item["current_period_start"], item["current_period_end"]
 
 
-def _set_period(subscription: JSON, start: int, end: int) -> None:
+def set_period(subscription: JSON, start: int, end: int) -> None:
     for item in subscription["items"]["data"]:
         item["current_period_start"] = start
         item["current_period_end"] = end
@@ -139,10 +134,10 @@ def start_subscription(
         subscription.update(
             status="trialing", trial_start=now, trial_end=trial_end, billing_cycle_anchor=trial_end
         )
-        _set_period(subscription, now, trial_end)
+        set_period(subscription, now, trial_end)
         sb.private(subscription_id)["cycles"] = 0
     else:
-        _set_period(subscription, now, _cycle_end(sb, subscription, 1))
+        set_period(subscription, now, cycle_end(sb, subscription, 1))
         sb.private(subscription_id)["cycles"] = 1
     sb.add("subscriptions", subscription)
     customer = sb.require("customers", customer_id)
@@ -230,114 +225,15 @@ def _new_subscription(
     }
 
 
-# The lifecycle the clock drives.
-
-
-def next_due(sb: Sandbox, subscription: JSON) -> tuple[int, int, str] | None:
-    """(when, priority, what) happens next to the subscription, or None if nothing ever will."""
-    status = subscription["status"]
-    if status in ("canceled", "incomplete", "incomplete_expired", "paused"):
-        return None
-    private = sb.private(subscription["id"])
-    due: list[tuple[int, str]] = [(period(subscription)[1], "renew")]
-    if subscription["cancel_at"]:
-        due.append((subscription["cancel_at"], "cancel"))
-    if status == "trialing" and not private.get("trial_will_end_sent"):
-        warn_at = subscription["trial_end"] - TRIAL_WILL_END_BEFORE
-        if warn_at > subscription["trial_start"]:
-            due.append((warn_at, "trial_will_end"))
-    if status == "past_due" and "past_due_since" in private:
-        due.append((_give_up_at(sb, subscription), "give_up"))
-        due += [
-            (i["next_payment_attempt"], "retry")
-            for i in unpaid_invoices(sb, subscription["id"])
-            if i["next_payment_attempt"]
-        ]
-    resumes_at = (subscription["pause_collection"] or {}).get("resumes_at")
-    if resumes_at:
-        due.append((resumes_at, "unpause"))
-    when, what = min(due, key=lambda d: (d[0], _PRIORITY[d[1]]))
-    return when, _PRIORITY[what], what
-
-
-def run_due(sb: Sandbox, subscription: JSON, what: str) -> None:
-    if what == "cancel":
-        cancel(sb, subscription, at=subscription["cancel_at"])
-    elif what == "renew":
-        renew(sb, subscription)
-    elif what == "retry":
-        for invoice in unpaid_invoices(sb, subscription["id"]):
-            attempt_at = invoice["next_payment_attempt"]
-            if (
-                attempt_at
-                and attempt_at <= sb.now()
-                and pay(sb, invoice, retry_at=_retry_at(sb, subscription))
-            ):
-                recover(sb, invoice)
-    elif what == "give_up":
-        for invoice in unpaid_invoices(sb, subscription["id"]):
-            invoice["next_payment_attempt"] = None
-        cancel(sb, subscription, reason="payment_failed")
-    elif what == "trial_will_end":
-        sb.private(subscription["id"])["trial_will_end_sent"] = True
-        emit(sb, "customer.subscription.trial_will_end", subscription)
-    elif what == "unpause":
-        before = copy.deepcopy(subscription)
-        subscription["pause_collection"] = None
-        emit_update(sb, "customer.subscription.updated", before, subscription)
-
-
-def renew(sb: Sandbox, subscription: JSON) -> None:
-    """The period ended: start the next one and bill it (a trial's end is a renewal too)."""
-    before = copy.deepcopy(subscription)
-    private = sb.private(subscription["id"])
-    private["cycles"] = private.get("cycles", 1) + 1
-    start = period(subscription)[1]
-    invoice = draft_invoice(
-        sb,
-        subscription,
-        reason="subscription_cycle",
-        lines_period=(start, _cycle_end(sb, subscription, private["cycles"])),
-    )
-    _set_period(subscription, start, _cycle_end(sb, subscription, private["cycles"]))
-    subscription["latest_invoice"] = invoice["id"]
-    pause = subscription["pause_collection"]
-    if pause:
-        _skip_collection(sb, invoice, pause["behavior"])
-        if subscription["status"] == "trialing":
-            subscription["status"] = "active"
-    elif collect(sb, invoice, retry_at=_retry_at(sb, subscription, starting=True)):
-        if not unpaid_invoices(sb, subscription["id"]):
-            subscription["status"] = "active"
-            private.pop("past_due_since", None)
-    else:
-        subscription["status"] = "past_due"
-        private.setdefault("past_due_since", sb.now())
-    emit_update(sb, "customer.subscription.updated", before, subscription)
-
-
-def _skip_collection(sb: Sandbox, invoice: JSON, behavior: str) -> None:
-    # pause_collection: the invoice is made but nobody is charged.
-    emit(sb, "invoice.created", invoice)
-    if behavior == "keep_as_draft":
-        return
-    now = sb.now()
-    invoice["status"] = "void" if behavior == "void" else "uncollectible"
-    invoice["amount_remaining"] = 0 if behavior == "void" else invoice["amount_due"]
-    key = "voided_at" if behavior == "void" else "marked_uncollectible_at"
-    invoice["status_transitions"][key] = now
-    emit(sb, "invoice.voided" if behavior == "void" else "invoice.marked_uncollectible", invoice)
-
-
-def _give_up_at(sb: Sandbox, subscription: JSON) -> int:
+def give_up_at(sb: Sandbox, subscription: JSON) -> int:
     since: int = sb.private(subscription["id"])["past_due_since"]
     return since + int(sb.settings.past_due_days * DAY)
 
 
-def _retry_at(sb: Sandbox, subscription: JSON, *, starting: bool = False) -> int | None:
+def retry_at(sb: Sandbox, subscription: JSON, *, starting: bool = False) -> int | None:
     since = sb.now() if starting and "past_due_since" not in sb.private(subscription["id"]) else None
     give_up = (
-        (since + int(sb.settings.past_due_days * DAY)) if since is not None else _give_up_at(sb, subscription)
+        (since + int(sb.settings.past_due_days * DAY)) if since is not None else give_up_at(sb, subscription)
     )
     candidate = sb.now() + RETRY_EVERY
     return candidate if candidate < give_up else None
@@ -503,12 +399,12 @@ def resume_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
         now = sb.now()
         subscription["billing_cycle_anchor"] = now
         sb.private(id)["cycles"] = 1
-        _set_period(subscription, now, _cycle_end(sb, subscription, 1))
+        set_period(subscription, now, cycle_end(sb, subscription, 1))
         invoice = draft_invoice(
             sb, subscription, reason="subscription_update", lines_period=period(subscription)
         )
         subscription["latest_invoice"] = invoice["id"]
-        paid = collect(sb, invoice, retry_at=_retry_at(sb, subscription, starting=True))
+        paid = collect(sb, invoice, retry_at=retry_at(sb, subscription, starting=True))
         subscription["status"] = "active" if paid else "past_due"
         if not paid:
             sb.private(id).setdefault("past_due_since", now)
