@@ -7,8 +7,10 @@ import secrets
 import pytest
 import stripe
 
+from stripe_sandbox.app import create_app
 from stripe_sandbox.errors import StripeError
 from stripe_sandbox.forms import parse_form
+from stripe_sandbox.settings import Settings
 from tests.sandbox.conftest import Sandbox
 
 
@@ -178,3 +180,8 @@ async def test_stripe_version_header_is_answered(sandbox: Sandbox) -> None:
     assert response.status_code == 200
     assert response.headers["stripe-version"] == stripe.api_version == "2026-10-28.endive"
     assert response.headers["request-id"].startswith("req_")
+
+
+def test_refuses_to_run_in_production() -> None:
+    with pytest.raises(RuntimeError, match="production"):
+        create_app(Settings(environment="production"))

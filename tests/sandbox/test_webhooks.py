@@ -67,6 +67,9 @@ async def test_failed_deliveries_are_retried(sandbox: Sandbox, monkeypatch: pyte
     assert sorted(_customer_ids(sandbox)) == sorted([first, second])
     records = {r["object"]: r for r in await _events(sandbox)}
     assert records[first]["outcome"] == records[second]["outcome"] == "delivered"
+    delivered = await sandbox.stripe.v1.events.list_async(params={"delivery_success": True})
+    assert len(delivered.data) == 2
+    assert (await sandbox.stripe.v1.events.list_async(params={"delivery_success": False})).data == []
     statuses = sorted(
         [a["status"] for a in records[first]["attempts"]] + [a["status"] for a in records[second]["attempts"]]
     )
@@ -84,6 +87,8 @@ async def test_an_unreachable_endpoint_ends_failed(
         assert record["outcome"] == "failed"
         assert len(record["attempts"]) == 5
         assert all(a["status"] is None and a["error"] for a in record["attempts"])
+        failing = await sandbox.stripe.v1.events.list_async(params={"delivery_success": False})
+        assert [e.id for e in failing.data] == [record["id"]]
 
 
 async def test_duplicate_mode_sends_every_event_twice(sandbox: Sandbox) -> None:

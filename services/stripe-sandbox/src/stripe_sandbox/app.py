@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from html import escape
 from typing import Any
@@ -85,7 +86,14 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
+    if settings.is_production:
+        # A pretend payment provider in production would sell memberships nobody paid for.
+        raise RuntimeError(
+            "The Stripe sandbox is for development and tests; it refuses to run in production."
+        )
     configure_logging(settings.log_level, settings.log_format)
+    # httpx would log every webhook POST a second time; the sandbox's own delivery line says more.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     sb = Sandbox(settings)
     delivery = Delivery(sb)
     return Litestar(

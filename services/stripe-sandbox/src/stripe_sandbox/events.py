@@ -8,11 +8,10 @@ the way Stripe does: the old values of what changed, partially for plain hashes.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from stripe_sandbox import API_VERSION
 from stripe_sandbox.endpoints import Endpoint, Page, router
-from stripe_sandbox.forms import ListOf, Str
+from stripe_sandbox.forms import Bool, ListOf, Str
 from stripe_sandbox.state import JSON, Sandbox, new_id
 
 ROUTES: list[Endpoint] = []
@@ -70,20 +69,20 @@ def retrieve_event(sb: Sandbox, params: JSON, id: str) -> JSON:
 
 
 @route(
-    "GET", "/v1/events", {"type": Str(), "types": ListOf(Str(), 20), "delivery_success": Str()}, listing=True
+    "GET", "/v1/events", {"type": Str(), "types": ListOf(Str(), 20), "delivery_success": Bool()}, listing=True
 )
 def list_events(sb: Sandbox, params: JSON) -> Page:
     wanted = set(params.get("types") or [])
     if "type" in params:
         wanted.add(params["type"])
     items = [e for e in sb.newest_first("events") if not wanted or _matches(e["type"], wanted)]
+    if "delivery_success" in params:
+        # Stripe's filter: events whose webhook was delivered (true) or is still failing (false).
+        outcomes = {"delivered"} if params["delivery_success"] else {"failed", "retrying"}
+        items = [e for e in items if sb.data["deliveries"].get(e["id"], {}).get("outcome") in outcomes]
     return Page(items, "/v1/events")
 
 
 def _matches(event_type: str, wanted: set[str]) -> bool:
     # Stripe's type filter takes a trailing wildcard: "customer.subscription.*".
     return any(event_type == w or (w.endswith("*") and event_type.startswith(w[:-1])) for w in wanted)
-
-
-def snapshot(obj: JSON) -> Any:
-    return copy.deepcopy(obj)
