@@ -93,9 +93,16 @@ async def stripe_api(request: Request[Any, Any, Any], path: FromPath[str]) -> Re
                 raise
             if key:
                 _remember(sb, key, method, request.url.path, params, 200, body, request_id)
-        return json_response(body, 200, headers)
+            # Serialized under the lock: the body may be the live object itself.
+            return json_response(body, 200, headers)
     except StripeError as exc:
         return json_response(exc.body(), exc.status, headers)
+    except Exception:  # a sandbox bug still answers in Stripe's shape, so the SDK raises APIError
+        log.exception("the sandbox failed on an API call", path=request.url.path)
+        error = StripeError(
+            "The Stripe sandbox failed on this request; see its log.", status=500, type_="api_error"
+        )
+        return json_response(error.body(), 500, headers)
 
 
 def _authenticate(header: str) -> None:
