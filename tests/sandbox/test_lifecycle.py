@@ -306,3 +306,34 @@ async def test_pause_and_resume(sandbox: Sandbox) -> None:
         params={"price": resumed["items"].data[0].price.id, "customer": session["customer"]}
     )
     assert [s.id for s in by_price.data] == [subscription_id]
+
+
+async def test_pause_collection_bills_nothing_until_unset(sandbox: Sandbox) -> None:
+    _, session = await sandbox.subscribe()
+    subscription_id = session["subscription"]
+    paused = await sandbox.stripe.v1.subscriptions.update_async(
+        subscription_id, params={"pause_collection": {"behavior": "void"}}
+    )
+    assert paused.pause_collection is not None
+    assert (paused.status, paused.pause_collection.behavior) == ("active", "void")
+    await sandbox.wait()
+    before = len(sandbox.inbox.events)
+    await sandbox.advance(days=32)
+    assert sandbox.inbox.types(since=before) == [
+        "invoice.created",
+        "invoice.voided",
+        "customer.subscription.updated",
+    ]
+    voided = await sandbox.stripe.v1.invoices.retrieve_async(
+        str((await _subscription(sandbox, subscription_id)).latest_invoice)
+    )
+    assert (voided.status, voided.amount_paid) == ("void", 0)
+    resumed = await sandbox.stripe.v1.subscriptions.update_async(
+        subscription_id, params={"pause_collection": ""}
+    )
+    assert resumed.pause_collection is None
+    await sandbox.advance(days=32)
+    latest = await sandbox.stripe.v1.invoices.retrieve_async(
+        str((await _subscription(sandbox, subscription_id)).latest_invoice)
+    )
+    assert (latest.status, latest.amount_paid) == ("paid", 500)
