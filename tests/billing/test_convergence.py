@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -45,8 +46,12 @@ async def lifecycle_events(stack: Stack) -> list[dict[str, Any]]:
     await sdk.v1.subscriptions.update_async(sub_id, {"cancel_at_period_end": True})
     await sdk.v1.subscriptions.update_async(sub_id, {"cancel_at_period_end": False})
     await stack.control("post", "/_sandbox/clock/advance", json={"days": 31})
-    listed = await sdk.v1.events.list_async({"limit": 100})
-    ours = [e.to_dict() for e in listed.data if mentions(e.to_dict(), sub_id, paid)]
+    # Raw JSON, exactly as a webhook carries it (the SDK's objects hold Decimals).
+    async with httpx.AsyncClient(
+        base_url=stack.sandbox, headers={"authorization": f"Bearer sk_test_{uuid.uuid4().hex}"}
+    ) as raw:
+        listed = (await raw.get("/v1/events", params={"limit": 100})).json()["data"]
+    ours = [e for e in listed if mentions(e, sub_id, paid)]
     await stack.control("post", "/_sandbox/delivery", json={"mode": "normal"})
     # Let the held events go (and be handled); the test then replays them into an emptied inbox.
     await stack.control("post", "/_sandbox/delivery/flush", json={"order": "as_created"})

@@ -34,6 +34,7 @@ async def test_subscribe_grants_the_tier_keys(stack: Stack) -> None:
     [sub] = await subscriptions(reader)
     assert sub["status"] == "active" and sub["tier_name"] == "Members"
     assert await stack.events("failed") == []
+    assert await stack.events("pending") == []
 
 
 async def test_no_duplicate_customer_or_subscription(stack: Stack) -> None:
@@ -45,17 +46,27 @@ async def test_no_duplicate_customer_or_subscription(stack: Stack) -> None:
     assert "already have a live" in again.json()["detail"]
     _, _, other = await setup_tier(stack)
     await stack.subscribe(reader, price_of(other))
+    reader_id = (await reader.get("/api/me")).json()["id"]
     engine = create_async_engine(stack.database_url)
     async with engine.connect() as conn:
-        customers = (await conn.execute(select(func.count()).select_from(StripeCustomer))).scalar_one()
+        customers = (
+            await conn.execute(
+                select(func.count()).select_from(StripeCustomer).where(StripeCustomer.reader_id == reader_id)
+            )
+        ).scalar_one()
     await engine.dispose()
     assert customers == 1  # the reader's one Stripe customer, reused for the second tier
+    sandbox_customers = await stack.sdk().v1.customers.list_async(
+        {"email": (await reader.get("/api/me")).json()["email"]}
+    )
+    assert len(sandbox_customers.data) == 1
 
 
 async def test_declined_card_grants_nothing(stack: Stack) -> None:
     _, _, tier = await setup_tier(stack)
     reader = await stack.reader()
-    await stack.subscribe(reader, price_of(tier), card=DECLINED_CARD)
+    declined = await stack.subscribe(reader, price_of(tier), card=DECLINED_CARD)
+    assert declined["error"]["code"] == "card_declined"
     assert await keys(reader) == []
     assert await subscriptions(reader) == []
 

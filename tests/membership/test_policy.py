@@ -65,6 +65,13 @@ def test_trial_grants_until_its_end_then_the_subscription_takes_over() -> None:
     assert paid["subscription"].starts_at == NOW  # paid access starts where the trial ended
 
 
+def test_a_start_in_our_future_is_now() -> None:
+    # A test clock ahead of ours: the trial ended "in the future", yet the paid access is live now.
+    ahead = state("active", trial_start=NOW + DAY, trial_end=NOW + 8 * DAY, current_period_end=NOW + 38 * DAY)
+    paid = access(ahead, now=NOW, grace=GRACE, leeway=LEEWAY)["subscription"]
+    assert paid.live and paid.starts_at == NOW
+
+
 def test_revoked_marks_both_sources_revoked() -> None:
     result = access(state("active", revoked=True), now=NOW, grace=GRACE, leeway=LEEWAY)
     assert all(a.revoke and not a.live for a in result.values())

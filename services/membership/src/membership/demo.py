@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from tollgate_common.problems import NotFound
 
 from membership.lib.stripe_client import StripeApi
 from membership.plans.services import PlanService
@@ -11,6 +10,7 @@ from membership.publications.models import Publication
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
 from membership.settings import Settings
+from tollgate_common.problems import NotFound
 
 DEMO_OWNER = "publisher@example.com"
 DEMO_PUBLICATIONS = {

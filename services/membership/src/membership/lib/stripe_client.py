@@ -8,6 +8,7 @@ so nothing else imports `stripe`. With no secret key configured it talks to the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -183,7 +184,7 @@ class StripeApi:
     async def create_checkout(
         self,
         *,
-        idempotency_key: str,
+        idempotency_scope: str,
         customer: str,
         stripe_price_id: str,
         metadata: dict[str, str],
@@ -204,9 +205,13 @@ class StripeApi:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        # Same scope and same parameters: one session (a double click); anything different: a new one.
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
         session = await self._call(
             "checkout.sessions.create",
-            self.client.v1.checkout.sessions.create_async(params, {"idempotency_key": idempotency_key}),
+            self.client.v1.checkout.sessions.create_async(
+                params, {"idempotency_key": f"{idempotency_scope}-{digest}"}
+            ),
         )
         return str(session.id), str(session.url)
 

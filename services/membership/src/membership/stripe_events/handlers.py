@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from membership.lib.stripe_client import subscription_of_invoice
-from membership.subscriptions.services import SubscriptionService
+from membership.subscriptions.services import NotOurs, SubscriptionService
 
 HANDLED = frozenset(
     {
@@ -26,6 +26,13 @@ HANDLED = frozenset(
 
 async def handle(event: dict[str, Any], subscriptions: SubscriptionService) -> str:
     """Acts on one event; answers what it did, for the log."""
+    try:
+        return await _handle(event, subscriptions)
+    except NotOurs as exc:
+        return f"ignored: {exc}"
+
+
+async def _handle(event: dict[str, Any], subscriptions: SubscriptionService) -> str:
     kind = event["type"]
     obj: dict[str, Any] = event["data"]["object"]
     stripe = subscriptions.stripe

@@ -41,8 +41,9 @@ def access(
     state: SubscriptionState, *, now: datetime, grace: timedelta, leeway: timedelta
 ) -> dict[str, Access]:
     """What each source (`trial`, `subscription`) of this subscription grants now."""
-    trial_start = state.trial_start or state.created_at
-    paid_start = state.trial_end or state.created_at
+    # Never a start in our future: Stripe's test clocks (and the sandbox's) run ahead of ours.
+    trial_start = min(state.trial_start or state.created_at, now)
+    paid_start = min(state.trial_end or state.created_at, now)
     none = {"trial": Access(False, trial_start), "subscription": Access(False, paid_start)}
     if state.revoked:
         return {name: Access(False, a.starts_at, revoke=True) for name, a in none.items()}

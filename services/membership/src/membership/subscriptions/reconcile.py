@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from membership.db import alchemy_config
 from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
-from membership.subscriptions.services import NotYetKnown, SubscriptionService
+from membership.subscriptions.services import NotOurs, NotYetKnown, SubscriptionService
 
 
 @dataclass
@@ -53,7 +53,7 @@ async def reconcile_all(settings: Settings | None = None, *, show_progress: bool
                         result = await SubscriptionService(session, settings, stripe).sync(
                             remote.id, remote=remote
                         )
-                    except NotYetKnown:
+                    except (NotOurs, NotYetKnown):
                         report.not_ours += 1
                         progress.advance(task)
                         continue

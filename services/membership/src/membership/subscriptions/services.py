@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from hashlib import sha256
 from uuid import UUID
 
 from sqlalchemy import select
@@ -41,6 +40,10 @@ FIELDS = (
 
 class NotYetKnown(Exception):
     """Stripe speaks of a subscription we cannot place yet (its checkout is not recorded): retry."""
+
+
+class NotOurs(Exception):
+    """A subscription Tollgate did not sell: no metadata of ours, a customer and price we never made."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,10 @@ class SubscriptionService:
             "tollgate_tier_id": str(tier.id),
             "tollgate_price_id": str(price.id),
         }
-        # The same reader, price and page within a minute is one checkout (a double click), not two.
+        # The same request by the same reader within a minute is one checkout (a double click), not two.
         minute = int(utcnow().timestamp() // 60)
         return await self.stripe.create_checkout(
-            idempotency_key=f"checkout-{reader.id}-{price.id}-{sha256(return_to.encode()).hexdigest()[:16]}-{minute}",
+            idempotency_scope=f"checkout-{reader.id}-{minute}",
             customer=customer,
             stripe_price_id=price.stripe_price_id,
             metadata=metadata,
@@ -183,6 +186,8 @@ class SubscriptionService:
         if remote.price_id:
             price = await self.db.scalar(select(Price).where(Price.stripe_price_id == remote.price_id))
         tier_id = _uuid(remote.metadata.get("tollgate_tier_id")) or (price.tier_id if price else None)
+        if "tollgate_reader_id" not in remote.metadata and (reader_id is None or price is None):
+            raise NotOurs(f"subscription {remote.id} was not sold through Tollgate")
         if reader_id is None or tier_id is None or await self.db.get(Reader, reader_id) is None:
             raise NotYetKnown(f"subscription {remote.id} belongs to no reader or tier we know yet")
         if await self.db.get(Tier, tier_id) is None:
