@@ -19,10 +19,13 @@ from sqlalchemy import text
 
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
+from membership.comps.controllers import CompApi
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
+from membership.entitlements.controllers import EntitlementApi
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
+from membership.members.controllers import MemberApi
 from membership.plans.controllers import PlatformTierApi, TierApi
 from membership.publications.controllers import PublicationApi
 from membership.sessions.controllers import AccountApi, SessionApi
@@ -31,6 +34,8 @@ from membership.signin.controllers import SignInApi, SignInPages
 from membership.stripe_events.controllers import StripeWebhook
 from membership.stripe_events.worker import InboxWorker
 from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi
+from membership.tokens.controllers import JwksApi, TokenApi
+from membership.tokens.keyring import KeyRing
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.problems import exception_handlers
@@ -46,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     head = migrate.head_revision()
     stripe_api = StripeApi(settings)
     worker = InboxWorker(alchemy, settings, stripe_api)
+    keyring = KeyRing(alchemy, settings)
     tasks: list[asyncio.Task[None]] = []
 
     async def database_ready(app: Litestar) -> None:
@@ -57,6 +63,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def migrate_on_start() -> None:
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, settings)
+
+    async def load_keys() -> None:
+        # The first start makes a signing key; later ones load them (a fresh schema has none yet).
+        with contextlib.suppress(Exception):
+            await keyring.refresh(ensure=True)
 
     async def start_workers() -> None:
         if stripe_api.sandboxed:
@@ -88,6 +99,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingApi,
         MySubscriptionsApi,
         StripeWebhook,
+        TokenApi,
+        JwksApi,
+        EntitlementApi,
+        CompApi,
+        MemberApi,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)
@@ -98,10 +114,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         middleware=[RequestContextMiddleware],
         exception_handlers=exception_handlers,
-        on_startup=[migrate_on_start, start_workers],
+        on_startup=[migrate_on_start, load_keys, start_workers],
         on_shutdown=[stop_workers],
         state=State(
-            {"settings": settings, "alchemy": alchemy, "stripe_api": stripe_api, "stripe_worker": worker}
+            {
+                "settings": settings,
+                "alchemy": alchemy,
+                "stripe_api": stripe_api,
+                "stripe_worker": worker,
+                "keyring": keyring,
+            }
         ),
         request_max_body_size=settings.max_body_bytes,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),

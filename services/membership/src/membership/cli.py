@@ -280,6 +280,49 @@ def reconcile() -> None:
         click.echo(f"  {line}")
 
 
+@click.group("keys")
+def keys_group() -> None:
+    """Token signing keys."""
+
+
+@keys_group.command("rotate")
+@click.option(
+    "--alg", type=click.Choice(["EdDSA", "ES256", "RS256"]), default=None, help="Default: the setting."
+)
+def rotate_keys(alg: str | None) -> None:
+    """Make a new signing key; the old ones stay published until their tokens have expired."""
+    from membership.settings import Settings
+    from membership.tokens.keys import KeyService
+
+    async def work(session: AsyncSession) -> str:
+        key = await KeyService(session, Settings()).rotate(alg)
+        return f"New signing key {key.kid} ({key.alg}); services pick it up within a minute."
+
+    click.echo(_job(work))
+
+
+@keys_group.command("list")
+def list_keys() -> None:
+    """The published keys (public halves only)."""
+    from membership.settings import Settings
+    from membership.tokens.keys import KeyService
+
+    async def work(session: AsyncSession) -> list[str]:
+        keys = await KeyService(session, Settings()).published()
+        return [
+            f"{k.kid}  {k.alg:<6} created {k.created_at:%Y-%m-%d %H:%M}"
+            + (
+                f"  retired, published until {k.unpublish_at:%Y-%m-%d %H:%M:%S}"
+                if k.unpublish_at
+                else "  signing"
+            )
+            for k in keys
+        ]
+
+    lines = _job(work)
+    click.echo("\n".join(lines) if lines else "No keys yet (the first start makes one).")
+
+
 @click.group("demo")
 def demo_group() -> None:
     """Demo data for development."""

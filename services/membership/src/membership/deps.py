@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
+from uuid import UUID
 
 from litestar import Request
 from litestar.datastructures import State
@@ -24,6 +25,8 @@ from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
 from membership.signin.services import SignInService
 from membership.subscriptions.services import SubscriptionService
+from membership.tokens.keyring import KeyRing
+from membership.tokens.services import InvalidAccessToken, TokenService
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -52,6 +55,19 @@ def _is_trusted(address: str, trusted: tuple[IPv4Network | IPv6Network, ...]) ->
 def provide_settings(state: State) -> Settings:
     settings: NamedDependency[Settings] = state.settings
     return settings
+
+
+def provide_keyring(state: State) -> KeyRing:
+    keyring: KeyRing = state.keyring
+    return keyring
+
+
+def provide_tokens(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    keyring: NamedDependency[KeyRing],
+) -> TokenService:
+    return TokenService(db_session, settings, keyring)
 
 
 def provide_stripe_api(state: State) -> StripeApi:
@@ -122,8 +138,24 @@ async def provide_current_session(
     return reader_session
 
 
-def provide_reader(current_session: NamedDependency[ReaderSession]) -> Reader:
-    return current_session.reader
+async def provide_reader(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    sessions: NamedDependency[SessionService],
+    settings: NamedDependency[Settings],
+    tokens: NamedDependency[TokenService],
+) -> Reader:
+    """The signed-in reader: by an access token (`Authorization: Bearer ey...`, for apps) or the cookie."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential:
+        claims = await tokens.verify(credential.strip())
+        reader = await db_session.get(Reader, UUID(claims["sub"]))
+        if reader is None:
+            raise InvalidAccessToken("The access token's reader does not exist.")
+        if claims["ver"] < reader.entitlement_version:
+            raise InvalidAccessToken("The access token is stale (entitlements changed); refresh it.")
+        return reader
+    return (await provide_current_session(request, db_session, sessions, settings)).reader
 
 
 async def provide_api_key(
@@ -141,7 +173,9 @@ dependencies: dict[str, Provide] = {
     "publications": Provide(provide_publications, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),
     "current_session": Provide(provide_current_session),
-    "reader": Provide(provide_reader, sync_to_thread=False),
+    "reader": Provide(provide_reader),
+    "keyring": Provide(provide_keyring, sync_to_thread=False),
+    "tokens": Provide(provide_tokens, sync_to_thread=False),
     "api_key": Provide(provide_api_key),
     "stripe_api": Provide(provide_stripe_api, sync_to_thread=False),
     "plans": Provide(provide_plans, sync_to_thread=False),

@@ -67,6 +67,17 @@ class Settings(ServiceSettings):
     stripe_retry_base_seconds: float = 2.0
     stripe_poll_seconds: float = 1.0
 
+    # Access tokens: asymmetric only, one algorithm per key (see README for the measurement).
+    token_algorithm: Literal["EdDSA", "ES256", "RS256"] = "EdDSA"  # noqa: S105 - a name, not a secret
+    token_minutes: int = 5
+    token_leeway_seconds: int = 30
+    token_audience: str = "tollgate"  # noqa: S105 - a name, not a secret
+    # Empty: the public URL (where readers reach us) is the issuer.
+    token_issuer: str = ""
+    access_cookie: str = "tollgate_access"
+    # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).
+    key_encryption_secret: SecretStr = SecretStr("")
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -83,6 +94,10 @@ class Settings(ServiceSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'membership.db').resolve()}"
+
+    @property
+    def issuer(self) -> str:
+        return self.token_issuer or self.public_url
 
     @property
     def stripe_sandboxed(self) -> bool:

@@ -16,6 +16,8 @@ TOKEN_PREFIX = "tgk"  # noqa: S105 - a type prefix, not a secret
 # What a key may be allowed to do; later capabilities add theirs here.
 SCOPES: dict[str, str] = {
     "staff:read": "List a publication's staff.",
+    "entitlements:read": "Read readers' entitlements, check access, follow the revocation feed.",
+    "members:read": "List a publication's members and subscribers, their history, the CSV export.",
 }
 
 

@@ -10,9 +10,11 @@ from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import StripeCustomer, Subscription
+from membership.tokens.models import EntitlementChange, SigningKey
 
 __all__ = [
     "ApiKey",
+    "EntitlementChange",
     "Grant",
     "OutboxMessage",
     "Price",
@@ -21,6 +23,7 @@ __all__ = [
     "ReaderSession",
     "RefreshToken",
     "SignInLink",
+    "SigningKey",
     "StaffMember",
     "StripeCustomer",
     "StripeEvent",

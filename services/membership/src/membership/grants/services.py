@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.grants.models import Grant
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
+from membership.tokens.models import EntitlementChange
 
 
 class GrantService:
@@ -95,10 +96,19 @@ class GrantService:
             await self.bump_version(reader_id)
         return changed
 
-    async def bump_version(self, reader_id: UUID) -> None:
-        await self.db.execute(
-            update(Reader)
-            .where(Reader.id == reader_id)
-            .values(entitlement_version=Reader.entitlement_version + 1)
-            .execution_options(synchronize_session=False)
+    async def bump_version(self, reader_id: UUID) -> int:
+        """The reader's tokens are stale from now: a new version, announced on the revocation feed."""
+        version = int(
+            (
+                await self.db.execute(
+                    update(Reader)
+                    .where(Reader.id == reader_id)
+                    .values(entitlement_version=Reader.entitlement_version + 1)
+                    .returning(Reader.entitlement_version)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalar_one()
         )
+        self.db.add(EntitlementChange(reader_id=reader_id, version=version, changed_at=utcnow()))
+        await self.db.flush()
+        return version

@@ -1,0 +1,1 @@
+"""Comps: complimentary grants a publication's staff give a reader, and take back."""

@@ -1,0 +1,94 @@
+"""Comps over the API: a publication's staff give a reader keys, until a date or for good, and end them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.comps.services import Comp, CompService
+from membership.plans.schemas import Key
+from membership.publications.access import require_staff
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+from membership.readers.services import ReaderService
+
+
+class CompIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    keys: Annotated[list[Key], msgspec.Meta(max_length=20)] | None = None
+    until: datetime | None = None
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class CompOut(msgspec.Struct):
+    id: str
+    reader_id: UUID
+    email: str
+    keys: list[str]
+    starts_at: datetime
+    until: datetime | None
+    ended_at: datetime | None
+    note: str
+
+
+async def _out(db: AsyncSession, comp: Comp) -> CompOut:
+    reader = await db.get(Reader, comp.reader_id)
+    email = reader.email if reader else ""
+    return CompOut(
+        comp.id, comp.reader_id, email, comp.keys, comp.starts_at, comp.until, comp.ended_at, comp.note
+    )
+
+
+class CompApi(Controller):
+    path = "/api/publications/{slug:str}/comps"
+    tags = ["comps"]
+
+    @post("/", summary="Give a reader (by email; made if new) a complimentary grant (staff)")
+    async def give(
+        self,
+        slug: FromPath[str],
+        data: JSONBody[CompIn],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        readers: NamedDependency[ReaderService],
+        db_session: NamedDependency[AsyncSession],
+    ) -> CompOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        recipient, _ = await readers.get_or_create(data.email)
+        comp = await CompService(db_session).give(
+            publication, recipient, keys=data.keys, until=data.until, note=data.note
+        )
+        return await _out(db_session, comp)
+
+    @get("/", summary="The publication's comps, newest first (staff)")
+    async def list_comps(
+        self,
+        slug: FromPath[str],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        db_session: NamedDependency[AsyncSession],
+    ) -> list[CompOut]:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        return [await _out(db_session, c) for c in await CompService(db_session).of_publication(publication)]
+
+    @post("/{comp_id:str}/end", status_code=200, summary="End a comp now (staff)")
+    async def end(
+        self,
+        slug: FromPath[str],
+        comp_id: FromPath[str],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        db_session: NamedDependency[AsyncSession],
+    ) -> CompOut:
+        publication = await publications.by_slug(slug)
+        await require_staff(publications, publication, reader)
+        return await _out(db_session, await CompService(db_session).end(publication, comp_id))

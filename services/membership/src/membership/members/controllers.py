@@ -1,0 +1,217 @@
+"""Members, subscribers, a reader's history and the CSV export: for staff, or keys with `members:read`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.apikeys.services import ApiKeyService
+from membership.members.services import Member, MemberService
+from membership.publications.access import require_staff_or_key
+from membership.publications.models import Publication
+from membership.publications.services import PublicationService
+from membership.sessions.services import SessionService
+from membership.settings import Settings
+from membership.subscriptions.schemas import GrantOut, SubscriptionOut
+from tollgate_common.problems import BadRequest
+
+SCOPE = "members:read"
+
+
+class MemberOut(msgspec.Struct):
+    reader_id: UUID
+    email: str
+    display_name: str
+    keys: list[str]
+    sources: list[str]
+    until: datetime | None
+
+    @classmethod
+    def of(cls, m: Member) -> MemberOut:
+        return cls(
+            m.reader_id,
+            m.email,
+            m.display_name,
+            sorted(m.keys),
+            sorted(m.sources),
+            None if m.forever else m.until,
+        )
+
+
+class MembersPage(msgspec.Struct):
+    members: list[MemberOut]
+    next_cursor: str | None
+
+
+class SubscriberOut(msgspec.Struct):
+    reader_id: UUID
+    email: str
+    subscription: SubscriptionOut
+
+
+class SubscribersPage(msgspec.Struct):
+    subscribers: list[SubscriberOut]
+    next_cursor: str | None
+
+
+class HistoryOut(msgspec.Struct):
+    reader_id: UUID
+    grants: list[GrantOut]
+    revoked: list[str]
+    subscriptions: list[SubscriptionOut]
+
+
+def _cursor(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError as exc:
+        raise BadRequest("That cursor is not one this API gave out.") from exc
+
+
+class MemberApi(Controller):
+    path = "/api/publications/{slug:str}"
+    tags = ["members"]
+
+    async def _publication(
+        self,
+        slug: str,
+        request: Request[Any, Any, Any],
+        publications: PublicationService,
+        sessions: SessionService,
+        api_keys: ApiKeyService,
+        settings: Settings,
+    ) -> Publication:
+        publication = await publications.by_slug(slug)
+        await require_staff_or_key(
+            request,
+            publication,
+            SCOPE,
+            publications=publications,
+            sessions=sessions,
+            api_keys=api_keys,
+            settings=settings,
+        )
+        return publication
+
+    @get("/members", summary="Readers holding the publication's keys now (filter by source), paginated")
+    async def members(
+        self,
+        slug: FromPath[str],
+        request: Request[Any, Any, Any],
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
+        source: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> MembersPage:
+        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
+        found, after = await MemberService(db_session).members(
+            publication, source=source, after=_cursor(cursor), limit=max(1, min(limit, 1000))
+        )
+        return MembersPage([MemberOut.of(m) for m in found], str(after) if after else None)
+
+    @get(
+        "/subscribers",
+        summary="Subscriptions to the publication's tiers (filter by tier and status), paginated",
+    )
+    async def subscribers(
+        self,
+        slug: FromPath[str],
+        request: Request[Any, Any, Any],
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
+        tier: FromQuery[UUID | None] = None,
+        status: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> SubscribersPage:
+        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
+        rows, after = await MemberService(db_session).subscribers(
+            publication, tier_id=tier, status=status, after=_cursor(cursor), limit=max(1, min(limit, 1000))
+        )
+        return SubscribersPage(
+            [SubscriberOut(r.id, r.email, SubscriptionOut.of(s)) for s, r in rows],
+            str(after) if after else None,
+        )
+
+    @get(
+        "/readers/{reader_id:uuid}/history",
+        summary="Every grant and subscription a reader had with the publication",
+    )
+    async def history(
+        self,
+        slug: FromPath[str],
+        reader_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
+    ) -> HistoryOut:
+        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
+        grants, subs = await MemberService(db_session).history(publication, reader_id)
+        return HistoryOut(
+            reader_id,
+            [GrantOut.of(g) for g in grants],
+            [f"{g.key} ({g.source}) at {g.revoked_at.isoformat()}" for g in grants if g.revoked_at],
+            [SubscriptionOut.of(s) for s in subs],
+        )
+
+    @get("/members.csv", summary="Every current member as CSV")
+    async def export(
+        self,
+        slug: FromPath[str],
+        request: Request[Any, Any, Any],
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
+    ) -> Response[str]:
+        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["reader_id", "email", "display_name", "keys", "sources", "until"])
+        after: UUID | None = None
+        service = MemberService(db_session)
+        while True:
+            page, after = await service.members(publication, after=after, limit=1000)
+            for m in page:
+                until = "" if m.forever or m.until is None else m.until.isoformat()
+                writer.writerow(
+                    [
+                        m.reader_id,
+                        m.email,
+                        m.display_name,
+                        " ".join(sorted(m.keys)),
+                        " ".join(sorted(m.sources)),
+                        until,
+                    ]
+                )
+            if after is None:
+                break
+        filename = f"{publication.slug}-members.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={
+                "content-disposition": f'attachment; filename="{filename}"',
+                "cache-control": "no-store",
+            },
+        )

@@ -1,0 +1,1 @@
+"""Membership tokens: signing keys (encrypted at rest, rotated), access tokens, the JWKS."""

@@ -1,0 +1,64 @@
+"""`POST /api/auth/token` (a session's access token, as a cookie and JSON) and the JWKS."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+
+from membership.sessions.models import ReaderSession
+from membership.settings import Settings
+from membership.tokens.keyring import KeyRing
+from membership.tokens.services import TokenService
+
+
+class AccessTokenOut(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+    expires_at: datetime
+    entitlements: list[str]
+    version: int
+
+
+class Jwks(msgspec.Struct):
+    keys: list[dict[str, str]]
+
+
+class TokenApi(Controller):
+    path = "/api/auth"
+    tags = ["tokens"]
+
+    @post("/token", status_code=200, summary="An access token for this session (also set as a cookie)")
+    async def token(
+        self,
+        current_session: NamedDependency[ReaderSession],
+        tokens: NamedDependency[TokenService],
+        settings: NamedDependency[Settings],
+    ) -> Response[AccessTokenOut]:
+        issued = await tokens.issue(current_session.reader, current_session.id)
+        seconds = max(0, int(issued.expires_at.timestamp() - datetime.now().timestamp()))
+        body = AccessTokenOut(issued.token, "Bearer", seconds, issued.expires_at, issued.keys, issued.version)
+        cookie = Cookie(
+            key=settings.access_cookie,
+            value=issued.token,
+            max_age=seconds,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+        )
+        return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
+
+
+class JwksApi(Controller):
+    path = "/.well-known"
+    tags = ["tokens"]
+
+    @get("/jwks.json", summary="The public keys that verify access tokens", cache=False)
+    async def jwks(self, keyring: NamedDependency[KeyRing]) -> Response[Jwks]:
+        keys = await keyring.published_jwks()
+        return Response(Jwks(keys=keys), headers={"cache-control": "public, max-age=300"})

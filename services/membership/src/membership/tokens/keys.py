@@ -1,0 +1,147 @@
+"""Signing keys: made on first start, encrypted at rest, rotated, published while still needed.
+
+Private keys are encrypted with Fernet under a key derived from MEMBERSHIP_KEY_ENCRYPTION_SECRET.
+Without that secret a random one is kept in `<data_dir>/keys/encryption.secret`, readable by
+this user only. Private keys never leave this module in clear, and are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.lib.clock import utcnow
+from membership.settings import Settings
+from membership.tokens.models import SigningKey
+
+log = structlog.get_logger(__name__)
+ALGORITHMS = ("EdDSA", "ES256", "RS256")
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
+class LoadedKey:
+    kid: str
+    alg: str
+    private: PrivateKey
+    public: Any  # the matching public key object, for verifying our own tokens
+    public_jwk: dict[str, str]
+
+
+def _generate(alg: str) -> PrivateKey:
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"unsupported signing algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+
+
+def _jwk(alg: str, private: PrivateKey) -> dict[str, str]:
+    public = private.public_key()
+    algorithm = {"EdDSA": OKPAlgorithm, "ES256": ECAlgorithm, "RS256": RSAAlgorithm}[alg]
+    jwk: dict[str, str] = json.loads(algorithm.to_jwk(public))  # type: ignore[attr-defined]
+    return jwk
+
+
+def encryption_secret(settings: Settings) -> bytes:
+    configured = settings.key_encryption_secret.get_secret_value()
+    if configured:
+        return configured.encode()
+    folder = settings.data_dir / "keys"
+    path = folder / "encryption.secret"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+        # Created with owner-only permissions from the first byte, not chmod-ed afterwards.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        log.warning(
+            "made a key-encryption secret; set MEMBERSHIP_KEY_ENCRYPTION_SECRET in production", path=str(path)
+        )
+    return Path(path).read_text().strip().encode()
+
+
+def _fernet(settings: Settings) -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tollgate signing keys").derive(
+        encryption_secret(settings)
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+class KeyService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.db = session
+        self.settings = settings
+        self.fernet = _fernet(settings)
+
+    async def create(self, alg: str | None = None) -> SigningKey:
+        alg = alg or self.settings.token_algorithm
+        private = _generate(alg)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        kid = secrets.token_urlsafe(12)
+        jwk = _jwk(alg, private) | {"kid": kid, "alg": alg, "use": "sig"}
+        key = SigningKey(
+            kid=kid,
+            alg=alg,
+            public_jwk=jwk,
+            private_pem_encrypted=self.fernet.encrypt(pem).decode(),
+            created_at=utcnow(),
+        )
+        self.db.add(key)
+        await self.db.flush()
+        log.info("signing key created", kid=kid, alg=alg)
+        return key
+
+    async def rotate(self, alg: str | None = None) -> SigningKey:
+        """A new key signs from now on; the others stay published until their tokens have expired."""
+        now = utcnow()
+        overlap = timedelta(minutes=self.settings.token_minutes) + timedelta(
+            seconds=self.settings.token_leeway_seconds
+        )
+        for old in await self.db.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+            old.retired_at, old.unpublish_at = now, now + overlap
+        return await self.create(alg)
+
+    async def published(self) -> list[SigningKey]:
+        now = utcnow()
+        query = (
+            select(SigningKey)
+            .where(or_(SigningKey.unpublish_at.is_(None), SigningKey.unpublish_at > now))
+            .order_by(SigningKey.created_at.desc())
+        )
+        return list(await self.db.scalars(query))
+
+    async def ensure_active(self) -> None:
+        if not any(k.retired_at is None for k in await self.published()):
+            await self.create()
+
+    def load(self, key: SigningKey) -> LoadedKey | None:
+        try:
+            pem = self.fernet.decrypt(key.private_pem_encrypted.encode())
+        except InvalidToken:
+            # Encrypted under another secret (it was changed or lost): this key can no longer sign.
+            log.error("signing key cannot be decrypted with the configured secret", kid=key.kid)
+            return None
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(private, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+        return LoadedKey(key.kid, key.alg, private, private.public_key(), dict(key.public_jwk))
