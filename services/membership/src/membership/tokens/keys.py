@@ -132,8 +132,10 @@ class KeyService:
         return list(await self.db.scalars(query))
 
     async def ensure_active(self) -> None:
-        if not any(k.retired_at is None for k in await self.published()):
-            await self.create()
+        """A key that can sign: made on first start, or when no active key decrypts (a lost secret)."""
+        active = [k for k in await self.published() if k.retired_at is None]
+        if not any(self.load(k) is not None for k in active):
+            await self.rotate() if active else await self.create()
 
     def load(self, key: SigningKey) -> LoadedKey | None:
         try:
