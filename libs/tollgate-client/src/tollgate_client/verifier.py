@@ -43,7 +43,7 @@ __all__ = [
 log = logging.getLogger("tollgate_client.verifier")
 
 #: Longer than any access token membership issues; anything bigger is refused before parsing.
-MAX_TOKEN_LENGTH = 8192
+MAX_TOKEN_LENGTH = 16_384
 MAX_KID_LENGTH = 256
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "iss", "aud"]
 # The curve each asymmetric algorithm may use; a key on another curve is not loaded.
@@ -206,6 +206,8 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> AccessClaims:
         """The token's claims if it is a valid, current access token; else raises an `InvalidToken`."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            raise MalformedToken("not a token of acceptable size")
         cached = self._cache.get(token)
         if cached is not None:
             claims, kid = cached
@@ -227,8 +229,6 @@ class TokenVerifier:
             raise TokenExpired("stale entitlements: refresh")
 
     async def _verify_uncached(self, token: str) -> tuple[AccessClaims, str]:
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-            raise MalformedToken("not a token of acceptable size")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
