@@ -33,6 +33,8 @@ fmt: env
 # Benchmarks need Debian's wrk (apt-get install wrk) and write their figures into README.md.
 bench: env
 	$(UV) run --no-sync python -m bench.webhooks
+	$(UV) run --no-sync python -m bench.tokens
+	$(UV) run --no-sync python -m bench.access_check
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py
