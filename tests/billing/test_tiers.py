@@ -288,11 +288,6 @@ async def test_bad_input_is_refused_and_creates_nothing(stack: Stack, change: di
     assert await newest_product(stack) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a blank name passes min_length=1, is stripped to '' and sent to Stripe, "
-    "which refuses it: 502 'Payment provider error' instead of a 400 about the name",
-)
 async def test_a_blank_name_is_refused_as_bad_input(stack: Stack) -> None:
     owner, slug = await owner_and_publication(stack)
     before = await newest_product(stack)

@@ -253,8 +253,6 @@ def build_app(state: FakeMembership) -> Litestar:
         slug: FromPath[str],
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 2,
-        tier: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
         source: FromQuery[str | None] = None,
     ) -> Response[Any]:
         if not authorized(request):
@@ -262,11 +260,7 @@ def build_app(state: FakeMembership) -> Litestar:
         if slug not in state.members:
             return problem(404, "Not Found", f"no publication {slug}")
         rows = [
-            member
-            for member in state.members[slug]
-            if (tier is None or member.get("tier") == tier)
-            and (status is None or member.get("status") == status)
-            and (source is None or member.get("source") == source)
+            member for member in state.members[slug] if source is None or source in member.get("sources", [])
         ]
         start = int(cursor or 0)
         page = rows[start : start + limit]

@@ -130,21 +130,29 @@ async def test_a_long_batch_is_split(
 
 async def test_members_pages_through_everything(client: MembershipClient, membership: FakeMembership) -> None:
     membership.members["the-gazette"] = [
-        {"reader_id": str(uuid.uuid4()), "tier": "gold" if n % 2 else "basic", "status": "active", "extra": n}
+        {
+            "reader_id": str(uuid.uuid4()),
+            "email": f"r{n}@example.com",
+            "display_name": f"r{n}",
+            "keys": ["pub:the-gazette"],
+            "sources": ["comp"] if n % 2 else ["subscription"],
+            "until": None,
+            "extra": n,
+        }
         for n in range(5)
     ]
 
     everyone = [member async for member in client.members("the-gazette")]
-    gold = [member async for member in client.members("the-gazette", tier="gold", status=None, limit=1)]
+    comped = [member async for member in client.members("the-gazette", source="comp", limit=1)]
 
     assert [member.reader_id for member in everyone] == [
         row["reader_id"] for row in membership.members["the-gazette"]
     ]
     assert all(isinstance(member, Member) for member in everyone)
-    assert [member.tier for member in gold] == ["gold", "gold"]
-    gold_requests = [path for path in membership.requests if "tier=gold" in path]
-    assert len(gold_requests) == 2  # one member per page; the second page has no next cursor
-    assert "status" not in "".join(gold_requests)
+    assert everyone[0].keys == ("pub:the-gazette",) and everyone[0].until is None
+    assert [member.sources for member in comped] == [("comp",), ("comp",)]
+    comp_requests = [path for path in membership.requests if "source=comp" in path]
+    assert len(comp_requests) == 2  # one member per page; the second page has no next cursor
 
 
 async def test_members_of_an_unknown_publication_is_a_problem(client: MembershipClient) -> None:

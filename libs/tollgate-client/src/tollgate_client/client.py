@@ -86,16 +86,14 @@ class BatchDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):
-    """One member of a publication; fields other than `reader_id` are optional in the answer."""
+    """A reader holding the publication's keys now: which keys, from which sources, until when."""
 
     reader_id: str
-    email: str | None = None
-    tier: str | None = None
-    status: str | None = None
-    source: str | None = None
-    key: str | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    email: str = ""
+    display_name: str = ""
+    keys: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    until: datetime | None = None  # None: no end
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):

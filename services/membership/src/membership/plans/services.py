@@ -41,6 +41,8 @@ class PlanService:
         keys: list[str] | None,
         trial_days: int,
     ) -> Tier:
+        if not name.strip():
+            raise BadRequest("A tier needs a name readers will recognise.")
         if keys is None:
             if publication is None:
                 raise BadRequest("A platform tier names the keys it grants, such as `member`.")
