@@ -149,7 +149,11 @@ async def provide_reader(
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credential:
         claims = await tokens.verify(credential.strip())
-        reader = await db_session.get(Reader, UUID(claims["sub"]))
+        try:
+            reader_id = UUID(str(claims["sub"]))
+        except ValueError as exc:
+            raise InvalidAccessToken("The access token's subject is not a reader.") from exc
+        reader = await db_session.get(Reader, reader_id)
         if reader is None:
             raise InvalidAccessToken("The access token's reader does not exist.")
         if claims["ver"] < reader.entitlement_version:

@@ -11,26 +11,24 @@ from litestar.params import FromPath, JSONBody
 from membership.apikeys.models import ApiKey
 from membership.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from membership.apikeys.services import ApiKeyService
-from membership.publications.access import require_staff
-from membership.publications.services import PublicationService
+from membership.publications.access import staff_publication
+from membership.publications.models import Publication
 from membership.readers.models import Reader
 
 
 class PublicationApiKeys(Controller):
     path = "/api/publications/{slug:str}/api-keys"
     tags = ["api keys"]
+    dependencies = {"publication": staff_publication(owner=True)}
 
     @post("/", summary="Create an API key (owners only); the secret is shown once")
     async def create_key(
         self,
-        slug: FromPath[str],
         data: JSONBody[ApiKeyCreate],
         reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         api_keys: NamedDependency[ApiKeyService],
     ) -> ApiKeyCreated:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader, owner=True)
         key, secret = await api_keys.create(
             data.name, data.scopes, publication_id=publication.id, created_by_id=reader.id
         )
@@ -38,27 +36,17 @@ class PublicationApiKeys(Controller):
 
     @get("/", summary="A publication's API keys (owners only; no secrets)")
     async def list_keys(
-        self,
-        slug: FromPath[str],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
-        api_keys: NamedDependency[ApiKeyService],
+        self, publication: NamedDependency[Publication], api_keys: NamedDependency[ApiKeyService]
     ) -> list[ApiKeyOut]:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader, owner=True)
         return [ApiKeyOut.of(k) for k in await api_keys.list_for(publication.id)]
 
     @delete("/{key_id:uuid}", summary="Revoke an API key (owners only)")
     async def revoke_key(
         self,
-        slug: FromPath[str],
         key_id: FromPath[UUID],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         api_keys: NamedDependency[ApiKeyService],
     ) -> None:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader, owner=True)
         await api_keys.revoke(key_id, publication.id)
 
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.comps.services import Comp, CompService
 from membership.plans.schemas import Key
-from membership.publications.access import require_staff
-from membership.publications.services import PublicationService
+from membership.publications.access import staff_publication
+from membership.publications.models import Publication
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 
@@ -49,19 +49,16 @@ async def _out(db: AsyncSession, comp: Comp) -> CompOut:
 class CompApi(Controller):
     path = "/api/publications/{slug:str}/comps"
     tags = ["comps"]
+    dependencies = {"publication": staff_publication()}
 
     @post("/", summary="Give a reader (by email; made if new) a complimentary grant (staff)")
     async def give(
         self,
-        slug: FromPath[str],
         data: JSONBody[CompIn],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         readers: NamedDependency[ReaderService],
         db_session: NamedDependency[AsyncSession],
     ) -> CompOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         recipient, _ = await readers.get_or_create(data.email)
         comp = await CompService(db_session).give(
             publication, recipient, keys=data.keys, until=data.until, note=data.note
@@ -70,25 +67,15 @@ class CompApi(Controller):
 
     @get("/", summary="The publication's comps, newest first (staff)")
     async def list_comps(
-        self,
-        slug: FromPath[str],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
-        db_session: NamedDependency[AsyncSession],
+        self, publication: NamedDependency[Publication], db_session: NamedDependency[AsyncSession]
     ) -> list[CompOut]:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         return [await _out(db_session, c) for c in await CompService(db_session).of_publication(publication)]
 
     @post("/{comp_id:str}/end", status_code=200, summary="End a comp now (staff)")
     async def end(
         self,
-        slug: FromPath[str],
         comp_id: FromPath[str],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
     ) -> CompOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         return await _out(db_session, await CompService(db_session).end(publication, comp_id))

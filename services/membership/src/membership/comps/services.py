@@ -65,6 +65,8 @@ class CompService:
     ) -> Comp:
         keys = allowed_keys(publication, keys or [f"pub:{publication.slug}"])
         now = utcnow()
+        if until is not None and until.tzinfo is None:
+            raise BadRequest("Give the comp's end with a time zone, such as 2027-01-01T00:00:00Z.")
         if until is not None and until <= now:
             raise BadRequest("A comp's end date must be in the future (or leave it out for no end).")
         comp_id = f"{publication.slug}:{uuid.uuid4().hex}"
@@ -93,6 +95,8 @@ class CompService:
         if not found:
             raise NotFound("No such comp.")
         comp = found[0]
+        if comp.ended_at is not None:
+            return comp  # ended before: say when, and change nothing
         await self.grants.sync(
             comp.reader_id,
             source=SOURCE,

@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.models import Grant
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
 from membership.tokens.models import EntitlementChange
+
+FEED_LOCK = 7_320_001  # the advisory lock id that orders the revocation feed
 
 
 class GrantService:
@@ -98,6 +100,10 @@ class GrantService:
 
     async def bump_version(self, reader_id: UUID) -> int:
         """The reader's tokens are stale from now: a new version, announced on the revocation feed."""
+        if self.db.get_bind().dialect.name == "postgresql":
+            # Feed writers take turns until commit, so seq order is commit order and a follower
+            # never steps past a change that commits late (SQLite's BEGIN IMMEDIATE does the same).
+            await self.db.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": FEED_LOCK})
         version = int(
             (
                 await self.db.execute(

@@ -5,22 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.apikeys.services import ApiKeyService
 from membership.members.services import Member, MemberService
-from membership.publications.access import require_staff_or_key
+from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
-from membership.publications.services import PublicationService
-from membership.sessions.services import SessionService
-from membership.settings import Settings
 from membership.subscriptions.schemas import GrantOut, SubscriptionOut
 from tollgate_common.problems import BadRequest
 
@@ -70,6 +65,12 @@ class HistoryOut(msgspec.Struct):
     subscriptions: list[SubscriptionOut]
 
 
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading quote."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _cursor(value: str | None) -> UUID | None:
     try:
         return UUID(value) if value else None
@@ -80,43 +81,17 @@ def _cursor(value: str | None) -> UUID | None:
 class MemberApi(Controller):
     path = "/api/publications/{slug:str}"
     tags = ["members"]
-
-    async def _publication(
-        self,
-        slug: str,
-        request: Request[Any, Any, Any],
-        publications: PublicationService,
-        sessions: SessionService,
-        api_keys: ApiKeyService,
-        settings: Settings,
-    ) -> Publication:
-        publication = await publications.by_slug(slug)
-        await require_staff_or_key(
-            request,
-            publication,
-            SCOPE,
-            publications=publications,
-            sessions=sessions,
-            api_keys=api_keys,
-            settings=settings,
-        )
-        return publication
+    dependencies = {"publication": viewable_publication(SCOPE)}
 
     @get("/members", summary="Readers holding the publication's keys now (filter by source), paginated")
     async def members(
         self,
-        slug: FromPath[str],
-        request: Request[Any, Any, Any],
-        publications: NamedDependency[PublicationService],
-        sessions: NamedDependency[SessionService],
-        api_keys: NamedDependency[ApiKeyService],
-        settings: NamedDependency[Settings],
+        publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
         source: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 100,
     ) -> MembersPage:
-        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
         found, after = await MemberService(db_session).members(
             publication, source=source, after=_cursor(cursor), limit=max(1, min(limit, 1000))
         )
@@ -128,19 +103,13 @@ class MemberApi(Controller):
     )
     async def subscribers(
         self,
-        slug: FromPath[str],
-        request: Request[Any, Any, Any],
-        publications: NamedDependency[PublicationService],
-        sessions: NamedDependency[SessionService],
-        api_keys: NamedDependency[ApiKeyService],
-        settings: NamedDependency[Settings],
+        publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
         tier: FromQuery[UUID | None] = None,
         status: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 100,
     ) -> SubscribersPage:
-        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
         rows, after = await MemberService(db_session).subscribers(
             publication, tier_id=tier, status=status, after=_cursor(cursor), limit=max(1, min(limit, 1000))
         )
@@ -155,16 +124,10 @@ class MemberApi(Controller):
     )
     async def history(
         self,
-        slug: FromPath[str],
         reader_id: FromPath[UUID],
-        request: Request[Any, Any, Any],
-        publications: NamedDependency[PublicationService],
-        sessions: NamedDependency[SessionService],
-        api_keys: NamedDependency[ApiKeyService],
-        settings: NamedDependency[Settings],
+        publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
     ) -> HistoryOut:
-        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
         grants, subs = await MemberService(db_session).history(publication, reader_id)
         return HistoryOut(
             reader_id,
@@ -175,16 +138,8 @@ class MemberApi(Controller):
 
     @get("/members.csv", summary="Every current member as CSV")
     async def export(
-        self,
-        slug: FromPath[str],
-        request: Request[Any, Any, Any],
-        publications: NamedDependency[PublicationService],
-        sessions: NamedDependency[SessionService],
-        api_keys: NamedDependency[ApiKeyService],
-        settings: NamedDependency[Settings],
-        db_session: NamedDependency[AsyncSession],
+        self, publication: NamedDependency[Publication], db_session: NamedDependency[AsyncSession]
     ) -> Response[str]:
-        publication = await self._publication(slug, request, publications, sessions, api_keys, settings)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["reader_id", "email", "display_name", "keys", "sources", "until"])
@@ -194,24 +149,17 @@ class MemberApi(Controller):
             page, after = await service.members(publication, after=after, limit=1000)
             for m in page:
                 until = "" if m.forever or m.until is None else m.until.isoformat()
+                keys, sources = " ".join(sorted(m.keys)), " ".join(sorted(m.sources))
                 writer.writerow(
-                    [
-                        m.reader_id,
-                        m.email,
-                        m.display_name,
-                        " ".join(sorted(m.keys)),
-                        " ".join(sorted(m.sources)),
-                        until,
-                    ]
+                    [_cell(v) for v in (m.reader_id, m.email, m.display_name, keys, sources, until)]
                 )
             if after is None:
                 break
-        filename = f"{publication.slug}-members.csv"
         return Response(
             out.getvalue(),
             media_type="text/csv",
             headers={
-                "content-disposition": f'attachment; filename="{filename}"',
+                "content-disposition": f'attachment; filename="{publication.slug}-members.csv"',
                 "cache-control": "no-store",
             },
         )

@@ -10,10 +10,12 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from membership.plans.schemas import PriceIn, PriceOut, TierIn, TierOut
 from membership.plans.services import PlanService
-from membership.publications.access import require_staff
+from membership.publications.access import staff_publication
+from membership.publications.models import Publication
 from membership.publications.services import PublicationService
-from membership.readers.models import Reader
 from tollgate_common.problems import NotFound
+
+STAFF = {"publication": staff_publication()}
 
 
 class PlatformTierApi(Controller):
@@ -41,17 +43,15 @@ class TierApi(Controller):
         tiers = await plans.tiers(publication.id, include_archived=include_archived)
         return [TierOut.of(t, include_archived_prices=include_archived) for t in tiers]
 
-    @post("/", summary="Create a tier and its prices (staff); mirrored to a Stripe Product and Prices")
+    @post(
+        "/", dependencies=STAFF, summary="Create a tier and its prices (staff); a Stripe Product and Prices"
+    )
     async def create_tier(
         self,
-        slug: FromPath[str],
         data: JSONBody[TierIn],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         plans: NamedDependency[PlanService],
     ) -> TierOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         tier = await plans.create_tier(
             publication,
             name=data.name,
@@ -67,19 +67,16 @@ class TierApi(Controller):
 
     @post(
         "/{tier_id:uuid}/prices",
+        dependencies=STAFF,
         summary="Add a price; it replaces the tier's price of that interval and currency",
     )
     async def add_price(
         self,
-        slug: FromPath[str],
         tier_id: FromPath[UUID],
         data: JSONBody[PriceIn],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         plans: NamedDependency[PlanService],
     ) -> PriceOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         tier = await plans.tier(tier_id, publication.id)
         return PriceOut.of(
             await plans.add_price(
@@ -87,34 +84,34 @@ class TierApi(Controller):
             )
         )
 
-    @post("/{tier_id:uuid}/archive", status_code=200, summary="Archive a tier and its prices (staff)")
+    @post(
+        "/{tier_id:uuid}/archive",
+        status_code=200,
+        dependencies=STAFF,
+        summary="Archive a tier and its prices",
+    )
     async def archive_tier(
         self,
-        slug: FromPath[str],
         tier_id: FromPath[UUID],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         plans: NamedDependency[PlanService],
     ) -> TierOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         tier = await plans.archive_tier(await plans.tier(tier_id, publication.id))
         return TierOut.of(tier, include_archived_prices=True)
 
     @post(
-        "/{tier_id:uuid}/prices/{price_id:uuid}/archive", status_code=200, summary="Archive a price (staff)"
+        "/{tier_id:uuid}/prices/{price_id:uuid}/archive",
+        status_code=200,
+        dependencies=STAFF,
+        summary="Archive a price",
     )
     async def archive_price(
         self,
-        slug: FromPath[str],
         tier_id: FromPath[UUID],
         price_id: FromPath[UUID],
-        reader: NamedDependency[Reader],
-        publications: NamedDependency[PublicationService],
+        publication: NamedDependency[Publication],
         plans: NamedDependency[PlanService],
     ) -> PriceOut:
-        publication = await publications.by_slug(slug)
-        await require_staff(publications, publication, reader)
         tier = await plans.tier(tier_id, publication.id)
         price = next((p for p in tier.prices if p.id == price_id), None)
         if price is None:

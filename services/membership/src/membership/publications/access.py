@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 
 from membership.apikeys.services import ApiKeyService
 from membership.publications.models import Publication, StaffRole
@@ -42,3 +44,44 @@ async def require_staff_or_key(
         return
     reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
     await require_staff(publications, publication, reader_session.reader)
+
+
+def staff_publication(*, owner: bool = False, lock: bool = False) -> Provide:
+    """A dependency: the path's publication, once the signed-in reader is on its staff (or an owner)."""
+
+    async def provide(
+        slug: FromPath[str],
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+    ) -> Publication:
+        publication = await publications.by_slug(slug, lock=lock)
+        await require_staff(publications, publication, reader, owner=owner)
+        return publication
+
+    return Provide(provide)
+
+
+def viewable_publication(scope: str) -> Provide:
+    """A dependency: the path's publication, for its staff or an API key with `scope`."""
+
+    async def provide(
+        slug: FromPath[str],
+        request: Request[Any, Any, Any],
+        publications: NamedDependency[PublicationService],
+        sessions: NamedDependency[SessionService],
+        api_keys: NamedDependency[ApiKeyService],
+        settings: NamedDependency[Settings],
+    ) -> Publication:
+        publication = await publications.by_slug(slug)
+        await require_staff_or_key(
+            request,
+            publication,
+            scope,
+            publications=publications,
+            sessions=sessions,
+            api_keys=api_keys,
+            settings=settings,
+        )
+        return publication
+
+    return Provide(provide)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from membership.apikeys.services import ApiKeyService
-from membership.publications.access import require_staff, require_staff_or_key
-from membership.publications.models import StaffRole
+from membership.publications.access import staff_publication, viewable_publication
+from membership.publications.models import Publication, StaffRole
 from membership.publications.schemas import PublicationOut, StaffAdd, StaffChange, StaffOut
 from membership.publications.services import PublicationService
-from membership.readers.models import Reader
 from membership.readers.services import ReaderService
-from membership.sessions.services import SessionService
-from membership.settings import Settings
+
+# Staff changes lock the publication's row, so two owners cannot remove each other at once.
+OWNER = {"publication": staff_publication(owner=True, lock=True)}
 
 
 class PublicationApi(Controller):
@@ -36,63 +34,46 @@ class PublicationApi(Controller):
     ) -> PublicationOut:
         return PublicationOut.of(await publications.by_slug(slug))
 
-    @get("/{slug:str}/staff", summary="A publication's staff (staff, or an API key with `staff:read`)")
+    @get(
+        "/{slug:str}/staff",
+        dependencies={"publication": viewable_publication("staff:read")},
+        summary="A publication's staff (staff, or an API key with `staff:read`)",
+    )
     async def list_staff(
-        self,
-        slug: FromPath[str],
-        request: Request[Any, Any, Any],
-        publications: NamedDependency[PublicationService],
-        sessions: NamedDependency[SessionService],
-        api_keys: NamedDependency[ApiKeyService],
-        settings: NamedDependency[Settings],
+        self, publication: NamedDependency[Publication], publications: NamedDependency[PublicationService]
     ) -> list[StaffOut]:
-        publication = await publications.by_slug(slug)
-        await require_staff_or_key(
-            request,
-            publication,
-            "staff:read",
-            publications=publications,
-            sessions=sessions,
-            api_keys=api_keys,
-            settings=settings,
-        )
         return [StaffOut.of(m) for m in await publications.staff(publication)]
 
-    @post("/{slug:str}/staff", summary="Add a reader to the staff by email (owners only)")
+    @post("/{slug:str}/staff", dependencies=OWNER, summary="Add a reader to the staff by email (owners only)")
     async def add_staff(
         self,
-        slug: FromPath[str],
         data: JSONBody[StaffAdd],
-        reader: NamedDependency[Reader],
+        publication: NamedDependency[Publication],
         publications: NamedDependency[PublicationService],
         readers: NamedDependency[ReaderService],
     ) -> StaffOut:
-        publication = await publications.by_slug(slug, lock=True)
-        await require_staff(publications, publication, reader, owner=True)
         newcomer, _ = await readers.get_or_create(data.email)
         return StaffOut.of(await publications.add_staff(publication, newcomer, data.role))
 
-    @patch("/{slug:str}/staff/{reader_id:uuid}", summary="Change a staff member's role (owners only)")
+    @patch("/{slug:str}/staff/{reader_id:uuid}", dependencies=OWNER, summary="Change a staff member's role")
     async def change_staff(
         self,
-        slug: FromPath[str],
         reader_id: FromPath[UUID],
         data: JSONBody[StaffChange],
-        reader: NamedDependency[Reader],
+        publication: NamedDependency[Publication],
         publications: NamedDependency[PublicationService],
     ) -> StaffOut:
-        publication = await publications.by_slug(slug, lock=True)
-        await require_staff(publications, publication, reader, owner=True)
         return StaffOut.of(await publications.change_role(publication, reader_id, StaffRole(data.role)))
 
-    @delete("/{slug:str}/staff/{reader_id:uuid}", summary="Remove a staff member (owners only)")
+    @delete(
+        "/{slug:str}/staff/{reader_id:uuid}",
+        dependencies=OWNER,
+        summary="Remove a staff member (owners only)",
+    )
     async def remove_staff(
         self,
-        slug: FromPath[str],
         reader_id: FromPath[UUID],
-        reader: NamedDependency[Reader],
+        publication: NamedDependency[Publication],
         publications: NamedDependency[PublicationService],
     ) -> None:
-        publication = await publications.by_slug(slug, lock=True)
-        await require_staff(publications, publication, reader, owner=True)
         await publications.remove_staff(publication, reader_id)
