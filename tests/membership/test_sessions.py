@@ -123,3 +123,17 @@ async def test_not_signed_in_is_401_problem(client: AsyncTestClient[Litestar]) -
         assert response.status_code == 401, path
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["status"] == 401
+
+
+async def test_sign_out_everywhere_makes_access_tokens_stale(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "tokens-out@example.com")
+    token = (await client.post("/api/auth/token")).json()["access_token"]
+    bearer = {"authorization": f"Bearer {token}"}
+    client.cookies.clear()
+    assert (await client.get("/api/me", headers=bearer)).status_code == 200
+    await sign_in(client, "tokens-out@example.com")
+    assert (await client.post("/api/auth/sign-out-everywhere")).status_code == 200
+    client.cookies.clear()
+    refused = await client.get("/api/me", headers=bearer)
+    assert refused.status_code == 401
+    assert "stale" in refused.json()["detail"]

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.grants.services import GrantService
 from membership.readers.models import Reader
 from membership.readers.schemas import ReaderOut, ReaderUpdate
 from membership.sessions.cookies import cleared_cookie, session_cookie
@@ -87,7 +88,10 @@ class SessionApi(Controller):
         self,
         reader: NamedDependency[Reader],
         sessions: NamedDependency[SessionService],
+        grants: NamedDependency[GrantService],
         settings: NamedDependency[Settings],
     ) -> Response[SignedOut]:
         ended = await sessions.revoke_all(reader.id)
+        # Access tokens already out become stale too: the revocation feed tells every gateway.
+        await grants.bump_version(reader.id)
         return Response(SignedOut(sessions_ended=ended), cookies=[cleared_cookie(settings)])
