@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
@@ -146,7 +146,6 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Gone",
-    "MediaType",
     "NotFound",
     "ServiceUnavailable",
     "TollgateError",

@@ -27,9 +27,6 @@ class ReaderService(service.SQLAlchemyAsyncRepositoryService[Reader]):
 
     repository_type = Repo
 
-    async def by_email(self, email: str) -> Reader | None:
-        return await self.get_one_or_none(email=normalise_email(email))
-
     async def get_or_create(self, email: str, display_name: str = "") -> tuple[Reader, bool]:
         """Two first sign-ins racing for one email end with one reader, not an error."""
         email = normalise_email(email)

@@ -134,8 +134,10 @@ class KeyService:
     async def ensure_active(self) -> None:
         """A key that can sign: made on first start, or when no active key decrypts (a lost secret)."""
         active = [k for k in await self.published() if k.retired_at is None]
-        if not any(self.load(k) is not None for k in active):
-            await self.rotate() if active else await self.create()
+        if active and not any(self.load(k) is not None for k in active):
+            await self.rotate()
+        elif not active:
+            await self.create()
 
     def load(self, key: SigningKey) -> LoadedKey | None:
         try:
