@@ -344,6 +344,7 @@ class MembershipCLI(CLIPluginProtocol):
             api_keys_group,
             tiers_group,
             stripe_group,
+            keys_group,
             demo_group,
         ):
             cli.add_command(command)
