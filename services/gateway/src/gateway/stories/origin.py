@@ -1,0 +1,252 @@
+"""Story origins: where the gateway gets the stories it serves.
+
+The origin contract
+===================
+
+An origin describes each story with a few fields; the gateway decides who reads what.
+
+``id``
+    The story's slug: lower-case letters, digits and hyphens, starting with a letter or digit, at
+    most 100 characters (``^[a-z0-9][a-z0-9-]{0,99}$``). It appears in the story's URL.
+``publication``
+    The slug of the publication the story belongs to, such as ``the-gazette``.
+``title``, ``author``
+    Plain text.
+``published``
+    The publication date, ``YYYY-MM-DD``.
+``access``
+    Either ``public`` (anyone reads it all), or a non-empty list of entitlement keys, any one of
+    which opens the story: ``[pub:the-gazette]`` for the publication's members only, or
+    ``[member, pub:the-gazette]`` for platform members and the publication's members alike. There
+    is no default: a story without ``access`` is refused, so a forgotten line never publishes
+    member-only text.
+The teaser
+    Where the teaser ends. The publisher puts the marker ``<!-- more -->`` on a line of its own;
+    everything before it is the teaser. Without a marker the teaser is the first two paragraphs
+    (for a story of two paragraphs, the first; of one, nothing), so it never holds the whole text.
+
+The built-in :class:`FileOrigin` reads that contract from a folder of Markdown files with YAML
+front matter, one story per file, named ``<id>.md``::
+
+    ---
+    id: the-river-in-march
+    publication: field-notes
+    title: The river in March
+    author: Ada Brook
+    published: 2026-03-04
+    access: [member, pub:field-notes]
+    ---
+    The first paragraph, shown to everyone.
+
+    <!-- more -->
+
+    What only readers with an entitlement see.
+
+The Markdown is CommonMark with raw HTML disabled: HTML in a story file is shown as text, never
+rendered, so a story cannot inject a script into the page. A file that breaks the contract is
+skipped with a logged warning; the other stories are still served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+import yaml
+from markdown_it import MarkdownIt
+
+from gateway.stories.models import KEY, PUBLIC, Story, is_slug
+
+log = structlog.get_logger("gateway.stories")
+
+DEFAULT_SAMPLES = Path(__file__).parent / "samples"
+"""The sample stories shipped with the gateway, served when no other origin is configured."""
+
+MARKER = re.compile(r"^[ \t]*<!--[ \t]*more[ \t]*-->[ \t]*$", re.MULTILINE)
+"""The publisher's teaser marker, on a line of its own."""
+
+TEASER_PARAGRAPHS = 2
+"""Without a marker, the teaser is this many paragraphs."""
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
+
+
+class Origin(Protocol):
+    """Anything that describes stories to the gateway."""
+
+    async def story(self, story_id: str) -> Story | None:
+        """The story with this id, or None when there is none (or the id is not a slug)."""
+        ...
+
+    async def stories(self, publication: str | None = None) -> list[Story]:
+        """All stories, or those of one publication, newest first."""
+        ...
+
+
+class StoryFileError(ValueError):
+    """A story file that does not follow the origin contract."""
+
+
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False})
+
+
+def render(markdown: str) -> str:
+    """Render Markdown to HTML: CommonMark, raw HTML escaped."""
+    html: str = _markdown().render(markdown)
+    return html
+
+
+def render_with_teaser(markdown: str) -> tuple[str, str, bool]:
+    """Render the full body and cut the teaser: ``(body_html, teaser_html, teaser_from_marker)``."""
+    md = _markdown()
+    found = MARKER.search(markdown)
+    if found is not None:
+        before, after = markdown[: found.start()], markdown[found.end() :]
+        if not before.strip():
+            raise StoryFileError("the teaser marker comes before any text")
+        return md.render(before.rstrip() + "\n\n" + after.lstrip()), md.render(before), True
+    env: dict[str, Any] = {}
+    tokens = md.parse(markdown, env)
+    closes = [i for i, t in enumerate(tokens) if t.type == "paragraph_close" and t.level == 0]
+    keep = min(TEASER_PARAGRAPHS, len(closes) - 1)
+    teaser_tokens = tokens[: closes[keep - 1] + 1] if keep > 0 else []
+    body: str = md.renderer.render(tokens, md.options, env)
+    teaser: str = md.renderer.render(teaser_tokens, md.options, env) if teaser_tokens else ""
+    return body, teaser, False
+
+
+def _text(meta: dict[str, Any], name: str) -> str:
+    value = meta.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise StoryFileError(f"{name!r} must be non-empty text")
+    return value.strip()
+
+
+def _published(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise StoryFileError("'published' must be a date, YYYY-MM-DD")
+
+
+def _keys(value: object) -> tuple[str, ...]:
+    if value == "public":
+        return PUBLIC
+    if isinstance(value, list) and value:
+        keys: list[str] = []
+        for key in value:
+            if not isinstance(key, str) or not KEY.fullmatch(key):
+                raise StoryFileError(f"access key {key!r} is not an entitlement key")
+            if key not in keys:
+                keys.append(key)
+        return tuple(keys)
+    raise StoryFileError("'access' must be 'public' or a non-empty list of entitlement keys")
+
+
+def parse_story(text: str, story_id: str) -> Story:
+    """Parse one story file; ``story_id`` is the file's name without ``.md``.
+
+    Raises :class:`StoryFileError` when the file does not follow the origin contract.
+    """
+    found = _FRONT_MATTER.match(text)
+    if found is None:
+        raise StoryFileError("no front matter: the file must start with a '---' block")
+    try:
+        meta = yaml.safe_load(found.group(1))
+    except yaml.YAMLError as exc:
+        raise StoryFileError(f"front matter is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise StoryFileError("front matter must be a mapping")
+    declared = meta.get("id", story_id)
+    if declared != story_id:
+        raise StoryFileError(f"id {declared!r} does not match the file name {story_id!r}.md")
+    publication = _text(meta, "publication")
+    if not is_slug(publication):
+        raise StoryFileError(f"publication {publication!r} is not a slug")
+    if "access" not in meta:
+        raise StoryFileError("'access' is missing: say 'public' or list the entitlement keys")
+    markdown = text[found.end() :]
+    if not markdown.strip():
+        raise StoryFileError("the story has no text")
+    body_html, teaser_html, from_marker = render_with_teaser(markdown)
+    return Story(
+        id=story_id,
+        publication=publication,
+        title=_text(meta, "title"),
+        author=_text(meta, "author"),
+        published=_published(meta.get("published")),
+        keys=_keys(meta["access"]),
+        body_html=body_html,
+        teaser_html=teaser_html,
+        teaser_from_marker=from_marker,
+    )
+
+
+class FileOrigin:
+    """Stories from a folder of ``<id>.md`` files with YAML front matter (see the module docstring).
+
+    Parsed files are cached by path and modification time, so an edited file is read again and an
+    unchanged one is not. Ids that are not slugs are refused before any file is touched, so a
+    request path can never reach outside the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._cache: dict[Path, tuple[tuple[int, int], Story | None]] = {}
+        self._lock = threading.Lock()
+
+    async def story(self, story_id: str) -> Story | None:
+        if not is_slug(story_id):
+            return None
+        return await asyncio.to_thread(self._load, self.folder / f"{story_id}.md")
+
+    async def stories(self, publication: str | None = None) -> list[Story]:
+        found = await asyncio.to_thread(self._load_all)
+        if publication is not None:
+            found = [s for s in found if s.publication == publication]
+        return sorted(found, key=lambda s: (s.published, s.id), reverse=True)
+
+    def _load_all(self) -> list[Story]:
+        try:
+            paths = sorted(p for p in self.folder.glob("*.md") if is_slug(p.stem))
+        except OSError:
+            log.warning("story_folder_unreadable", folder=str(self.folder))
+            return []
+        with self._lock:
+            for gone in set(self._cache) - set(paths):
+                del self._cache[gone]
+        return [story for path in paths if (story := self._load(path)) is not None]
+
+    def _load(self, path: Path) -> Story | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            with self._lock:
+                self._cache.pop(path, None)
+            return None
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        story: Story | None
+        try:
+            story = parse_story(path.read_text(encoding="utf-8"), path.stem)
+        except (OSError, UnicodeDecodeError, StoryFileError) as exc:
+            log.warning("story_file_skipped", path=str(path), reason=str(exc))
+            story = None
+        with self._lock:
+            self._cache[path] = (version, story)
+        return story
