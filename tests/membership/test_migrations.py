@@ -62,4 +62,4 @@ def test_up_down_up_and_models_match(empty_database: str) -> None:
 
 
 def test_head_is_a_single_known_revision() -> None:
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == "0004"

@@ -36,6 +36,7 @@ from membership.stripe_events.worker import InboxWorker
 from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi
 from membership.tokens.controllers import JwksApi, TokenApi
 from membership.tokens.keyring import KeyRing
+from membership.unlocks.controllers import UnlockApi
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.problems import exception_handlers
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         EntitlementApi,
         CompApi,
         MemberApi,
+        UnlockApi,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)

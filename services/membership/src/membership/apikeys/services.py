@@ -18,6 +18,7 @@ SCOPES: dict[str, str] = {
     "staff:read": "List a publication's staff.",
     "entitlements:read": "Read readers' entitlements, check access, follow the revocation feed.",
     "members:read": "List a publication's members and subscribers, their history, the CSV export.",
+    "unlocks:write": "Record a reader's free unlock of a story (the gateway's metering).",
 }
 
 

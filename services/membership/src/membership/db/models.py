@@ -11,6 +11,7 @@ from membership.signin.models import SignInLink
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import StripeCustomer, Subscription
 from membership.tokens.models import EntitlementChange, SigningKey
+from membership.unlocks.models import Unlock, UnlockQuota
 
 __all__ = [
     "ApiKey",
@@ -29,4 +30,6 @@ __all__ = [
     "StripeEvent",
     "Subscription",
     "Tier",
+    "Unlock",
+    "UnlockQuota",
 ]

@@ -6,7 +6,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDAuditBase
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from membership.readers.models import Reader
@@ -22,6 +22,8 @@ class Publication(UUIDAuditBase):
 
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Member-only stories a signed-in reader without the entitlement may read free each month.
+    free_unlocks_per_month: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
 
 class StaffMember(UUIDAuditBase):

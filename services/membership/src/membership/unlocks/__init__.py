@@ -1,0 +1,1 @@
+"""Free unlocks: a signed-in reader's metered reads of member-only stories, per publication per month."""

@@ -1,0 +1,79 @@
+"""Unlocks over the API: the gateway records them (API key with `unlocks:write`); readers see theirs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.apikeys.models import ApiKey
+from membership.apikeys.services import ApiKeyService
+from membership.publications.services import PublicationService
+from membership.readers.models import Reader
+from membership.readers.services import ReaderService
+from membership.unlocks.services import UnlockService
+from tollgate_common.problems import Forbidden
+
+StoryId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}$")]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class UnlockIn(msgspec.Struct, forbid_unknown_fields=True):
+    reader_id: UUID
+    publication: Slug
+    story_id: StoryId
+
+
+class UnlockOut(msgspec.Struct):
+    unlocked: bool
+    already: bool
+    remaining: int
+    allowance: int
+
+
+class UnlocksOut(msgspec.Struct):
+    publication: str
+    allowance: int
+    used: int
+    remaining: int
+    stories: list[str]
+
+
+class UnlockApi(Controller):
+    path = "/api"
+    tags = ["unlocks"]
+
+    @post("/unlocks", status_code=200, summary="Record a free unlock (atomic; a story counts once a month)")
+    async def unlock(
+        self,
+        data: JSONBody[UnlockIn],
+        api_key: NamedDependency[ApiKey],
+        publications: NamedDependency[PublicationService],
+        readers: NamedDependency[ReaderService],
+        db_session: NamedDependency[AsyncSession],
+    ) -> UnlockOut:
+        publication = await publications.by_slug(data.publication)
+        ApiKeyService.require(api_key, "unlocks:write", publication.id)
+        if api_key.publication_id not in (None, publication.id):
+            raise Forbidden("This API key belongs to another publication.")
+        reader = await readers.require(data.reader_id)
+        result = await UnlockService(db_session).unlock(reader.id, publication, data.story_id)
+        return UnlockOut(result.unlocked, result.already, result.remaining, result.allowance)
+
+    @get("/me/unlocks", summary="My free unlocks this month at a publication")
+    async def mine(
+        self,
+        reader: NamedDependency[Reader],
+        publications: NamedDependency[PublicationService],
+        db_session: NamedDependency[AsyncSession],
+        publication: FromQuery[str],
+    ) -> UnlocksOut:
+        found = await publications.by_slug(publication)
+        used, stories = await UnlockService(db_session).status(reader.id, found)
+        allowance = found.free_unlocks_per_month
+        return UnlocksOut(found.slug, allowance, used, max(0, allowance - used), stories)
