@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-import uvicorn
 from litestar import Litestar, Request, Response, post
 from litestar.params import FromPath
 from stripe import Price
@@ -31,6 +27,8 @@ from stripe.checkout import Session
 
 from stripe_sandbox.app import create_app
 from stripe_sandbox.settings import Settings
+from tests.servers import bound_socket
+from tests.servers import serve as shared_serve
 
 HERE = Path(__file__).parent
 GOOD_CARD = "4242424242424242"
@@ -50,25 +48,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @contextmanager
 def serve(make_app: Callable[[str], Any]) -> Iterator[str]:
     """Serve the app `make_app(its own URL)` on a free port in a background thread; yields the URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(make_app(url), log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-    try:
+    sock = bound_socket()
+    with shared_serve(make_app(f"http://127.0.0.1:{sock.getsockname()[1]}"), sock=sock) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 # The webhook receiver.
