@@ -9,21 +9,19 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from litestar import Litestar, Request, Response, get, head, route
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.response import Redirect
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
+from tests.servers import bound_socket, serve
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -132,29 +130,10 @@ def _standin_app(received: list[str]) -> ASGIApp:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     """The stand-in for membership, served over real HTTP for the whole session."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    state = Upstream(url=f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(
-        _standin_app(state.received),
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the stand-in for membership did not start")
-        time.sleep(0.02)
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    sock = bound_socket()
+    state = Upstream(url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    with serve(_standin_app(state.received), sock=sock):
+        yield state
 
 
 @pytest.fixture
