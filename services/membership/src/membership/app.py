@@ -66,9 +66,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await asyncio.to_thread(migrate.upgrade, settings)
 
     async def load_keys() -> None:
-        # The first start makes a signing key; later ones load them (a fresh schema has none yet).
-        with contextlib.suppress(Exception):
+        # The first start makes a signing key; later ones load them. Not fatal: an unmigrated
+        # database has no key table yet, and the first token request loads the keys again.
+        try:
             await keyring.refresh(ensure=True)
+        except Exception as exc:  # the service still starts; readiness reports the schema
+            log.warning("signing keys not loaded at start", error=str(exc))
 
     async def start_workers() -> None:
         if stripe_api.sandboxed:
