@@ -63,7 +63,7 @@ class CompService:
         until: datetime | None,
         note: str,
     ) -> Comp:
-        keys = allowed_keys(publication, keys or [f"pub:{publication.slug}"])
+        keys = allowed_keys(publication, keys or [publication.key])
         now = utcnow()
         if until is not None and until.tzinfo is None:
             raise BadRequest("Give the comp's end with a time zone, such as 2027-01-01T00:00:00Z.")

@@ -28,7 +28,7 @@ from membership.entitlements.schemas import (
 )
 from membership.entitlements.services import EntitlementService
 from membership.grants.services import GrantService
-from membership.publications.models import Publication
+from membership.publications.models import Publication, key_under
 from membership.readers.services import ReaderService
 from membership.subscriptions.schemas import GrantOut
 from tollgate_common.problems import Forbidden
@@ -42,11 +42,11 @@ async def visible_prefix(db: AsyncSession, key: ApiKey) -> str | None:
     if key.publication_id is None:
         return None
     publication = await db.get(Publication, key.publication_id)
-    return f"pub:{publication.slug}" if publication else "pub:\x00"
+    return publication.key if publication else "pub:\x00"
 
 
 def _visible(key: str, prefix: str | None) -> bool:
-    return prefix is None or key == prefix or key.startswith(prefix + ":")
+    return prefix is None or key_under(prefix, key)
 
 
 class EntitlementApi(Controller):

@@ -33,8 +33,8 @@ class Member:
 
 
 def _own(publication: Publication) -> object:
-    prefix = f"pub:{publication.slug}"
-    return or_(Grant.key == prefix, Grant.key.startswith(prefix + ":"))
+    # key_under() in SQL: the publication's key and the keys under it.
+    return or_(Grant.key == publication.key, Grant.key.startswith(publication.key + ":"))
 
 
 class MemberService:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.lib.clock import utcnow
 from membership.lib.stripe_client import StripeApi
 from membership.plans.models import Price, Tier
-from membership.publications.models import Publication
+from membership.publications.models import Publication, key_under
 from tollgate_common.problems import BadRequest, Conflict, NotFound
 
 
@@ -18,8 +18,8 @@ def allowed_keys(publication: Publication | None, keys: list[str]) -> list[str]:
     """A publication grants only its own keys (`pub:<slug>` and `pub:<slug>:...`); the platform any."""
     if publication is None:
         return sorted(set(keys))
-    own = f"pub:{publication.slug}"
-    foreign = [k for k in keys if k != own and not k.startswith(own + ":")]
+    own = publication.key
+    foreign = [k for k in keys if not key_under(own, k)]
     if foreign:
         raise BadRequest(
             f"{publication.name} can grant only `{own}` or keys under `{own}:`, not {', '.join(foreign)}."
@@ -46,7 +46,7 @@ class PlanService:
         if keys is None:
             if publication is None:
                 raise BadRequest("A platform tier names the keys it grants, such as `member`.")
-            keys = [f"pub:{publication.slug}"]
+            keys = [publication.key]
         if not keys:
             raise BadRequest("A tier grants at least one entitlement key.")
         tier = Tier(

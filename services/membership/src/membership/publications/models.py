@@ -25,6 +25,16 @@ class Publication(UUIDAuditBase):
     # Member-only stories a signed-in reader without the entitlement may read free each month.
     free_unlocks_per_month: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
+    @property
+    def key(self) -> str:
+        """The entitlement key that opens this publication's stories; its own keys sit under it."""
+        return f"pub:{self.slug}"
+
+
+def key_under(prefix: str, key: str) -> bool:
+    """`pub:x` and `pub:x:premium` are under `pub:x`; `pub:xy` is not."""
+    return key == prefix or key.startswith(prefix + ":")
+
 
 class StaffMember(UUIDAuditBase):
     __tablename__ = "staff_member"

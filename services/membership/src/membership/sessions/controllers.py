@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.grants.services import GrantService
 from membership.readers.models import Reader
 from membership.readers.schemas import ReaderOut, ReaderUpdate
-from membership.sessions.cookies import cleared_cookie, session_cookie
+from membership.sessions.cookies import cleared_cookie, signed_in
 from membership.sessions.models import ReaderSession
 from membership.sessions.schemas import SessionOut, SignedIn, SignedOut
 from membership.sessions.services import RefreshTokenReused, SessionService
@@ -67,11 +67,7 @@ class SessionApi(Controller):
         except RefreshTokenReused:
             await db_session.commit()  # the revocation stands although the answer is a 401
             raise
-        body = SignedIn(
-            reader=ReaderOut.of(issued.session.reader),
-            session=SessionOut.of(issued.session, issued.session.id),
-        )
-        return Response(body, cookies=[session_cookie(settings, issued.refresh_token)])
+        return signed_in(settings, issued)
 
     @post("/sign-out", status_code=200, summary="End this session")
     async def sign_out(

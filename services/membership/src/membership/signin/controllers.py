@@ -15,10 +15,9 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from membership.deps import client_address
-from membership.readers.schemas import ReaderOut
 from membership.readers.services import ReaderService
-from membership.sessions.cookies import session_cookie
-from membership.sessions.schemas import SessionOut, SignedIn
+from membership.sessions.cookies import session_cookie, signed_in
+from membership.sessions.schemas import SignedIn
 from membership.sessions.services import IssuedSession, SessionService
 from membership.settings import Settings
 from membership.signin.schemas import ConfirmForm, LinkSent, SignInComplete, SignInForm, SignInRequest
@@ -68,11 +67,7 @@ class SignInApi(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[SignedIn]:
         issued, _ = await _complete(data.token, request, signin, readers, sessions)
-        body = SignedIn(
-            reader=ReaderOut.of(issued.session.reader),
-            session=SessionOut.of(issued.session, issued.session.id),
-        )
-        return Response(body, cookies=[session_cookie(settings, issued.refresh_token)])
+        return signed_in(settings, issued)
 
 
 class SignInPages(Controller):

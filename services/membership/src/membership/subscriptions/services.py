@@ -254,9 +254,10 @@ class SubscriptionService:
         sub = await self.db.scalar(
             select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
         )
-        if sub is None:
-            await self.sync(stripe_subscription_id)  # places it, or raises NotYetKnown for a retry
         remote = await self.stripe.subscription(stripe_subscription_id)
+        if sub is None:
+            # Place it before cancelling anything: NotOurs or NotYetKnown stop us here, not after.
+            await self.sync(stripe_subscription_id, remote=remote)
         if remote.status not in ("canceled", "incomplete_expired"):
             remote = await self.stripe.cancel_now(stripe_subscription_id)
         result = await self.sync(stripe_subscription_id, remote=remote)

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
+from membership.sessions.cookies import reader_cookie
 from membership.sessions.models import ReaderSession
 from membership.settings import Settings
 from membership.tokens.keyring import KeyRing
@@ -42,15 +42,7 @@ class TokenApi(Controller):
         issued = await tokens.issue(current_session.reader, current_session.id)
         seconds = max(0, int(issued.expires_at.timestamp() - datetime.now().timestamp()))
         body = AccessTokenOut(issued.token, "Bearer", seconds, issued.expires_at, issued.keys, issued.version)
-        cookie = Cookie(
-            key=settings.access_cookie,
-            value=issued.token,
-            max_age=seconds,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=settings.secure_cookies,
-        )
+        cookie = reader_cookie(settings, settings.access_cookie, issued.token, seconds)
         return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
 
 
