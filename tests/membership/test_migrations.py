@@ -10,13 +10,15 @@ import pytest
 from advanced_alchemy.base import orm_registry
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from litestar.testing import AsyncTestClient
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import membership.db.models  # noqa: F401 - every table on the metadata
+from membership.app import create_app
 from membership.db import compare_type, migrate
 from membership.settings import Settings
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS, fresh_database, make_settings
 
 
 @pytest.fixture(params=BACKENDS)
@@ -63,3 +65,18 @@ def test_up_down_up_and_models_match(empty_database: str) -> None:
 
 def test_head_is_a_single_known_revision() -> None:
     assert migrate.head_revision() == "0004"
+
+
+async def test_migrate_on_start_readies_an_empty_database(empty_database: str, tmp_path: Path) -> None:
+    """What docker-compose relies on: an empty database, the service starts, and it is ready."""
+    cold = create_app(make_settings(empty_database, tmp_path, stripe_workers=0))
+    async with AsyncTestClient(cold) as client:
+        assert (await client.get("/health/ready")).status_code == 503  # nothing migrated it
+    warm = create_app(make_settings(empty_database, tmp_path, stripe_workers=0, migrate_on_start=True))
+    async with AsyncTestClient(warm) as client:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert (await client.get("/.well-known/jwks.json")).json()["keys"]  # and its first key was made
+    tables, diff = await _inspect(empty_database)
+    assert set(orm_registry.metadata.tables) <= tables
+    assert diff == []
