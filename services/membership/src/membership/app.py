@@ -23,6 +23,11 @@ from membership.comps.controllers import CompApi
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
 from membership.entitlements.controllers import EntitlementApi
+from membership.friendlinks.controllers import (
+    FriendLinkServiceApi,
+    MyFriendLinkApi,
+    PublicationFriendLinkApi,
+)
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
 from membership.members.controllers import MemberApi
@@ -109,6 +114,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CompApi,
         MemberApi,
         UnlockApi,
+        FriendLinkServiceApi,
+        PublicationFriendLinkApi,
+        MyFriendLinkApi,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)

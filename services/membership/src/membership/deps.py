@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.services import ApiKeyService
+from membership.friendlinks.services import FriendLinkService
 from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
@@ -115,6 +116,10 @@ def provide_sessions(
     return SessionService(db_session, settings)
 
 
+def provide_friend_links(db_session: NamedDependency[AsyncSession]) -> FriendLinkService:
+    return FriendLinkService(db_session)
+
+
 def provide_publications(db_session: NamedDependency[AsyncSession]) -> PublicationService:
     return PublicationService(db_session)
 
@@ -185,4 +190,5 @@ dependencies: dict[str, Provide] = {
     "plans": Provide(provide_plans, sync_to_thread=False),
     "subscriptions": Provide(provide_subscriptions, sync_to_thread=False),
     "grants": Provide(provide_grants, sync_to_thread=False),
+    "friend_links": Provide(provide_friend_links, sync_to_thread=False),
 }

@@ -19,6 +19,7 @@ SCOPES: dict[str, str] = {
     "entitlements:read": "Read readers' entitlements, check access, follow the revocation feed.",
     "members:read": "List a publication's members and subscribers, their history, the CSV export.",
     "unlocks:write": "Record a reader's free unlock of a story (the gateway's metering).",
+    "friend-links:write": "Create friend links on behalf of a story's author (the gateway).",
 }
 
 

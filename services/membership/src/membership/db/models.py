@@ -1,6 +1,7 @@
 """Every model, imported once so that Alembic and the app see the whole schema."""
 
 from membership.apikeys.models import ApiKey
+from membership.friendlinks.models import FriendLink
 from membership.grants.models import Grant
 from membership.mail.models import OutboxMessage
 from membership.plans.models import Price, Tier
@@ -16,6 +17,7 @@ from membership.unlocks.models import Unlock, UnlockQuota
 __all__ = [
     "ApiKey",
     "EntitlementChange",
+    "FriendLink",
     "Grant",
     "OutboxMessage",
     "Price",
