@@ -1,4 +1,5 @@
-"""Unlocks over the API: the gateway records them (API key with `unlocks:write`); readers see theirs."""
+"""Unlocks over the API: the gateway records and reads them (API key with `unlocks:write`); readers
+see theirs."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.services import ApiKeyService
+from membership.publications.models import Publication
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 from membership.unlocks.services import UnlockService
-from tollgate_common.problems import Forbidden
 
 StoryId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}$")]
 Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -44,6 +45,20 @@ class UnlocksOut(msgspec.Struct):
     stories: list[str]
 
 
+async def _status(db: AsyncSession, reader_id: UUID, publication: Publication) -> UnlocksOut:
+    used, stories = await UnlockService(db).status(reader_id, publication)
+    allowance = publication.free_unlocks_per_month
+    return UnlocksOut(publication.slug, allowance, used, max(0, allowance - used), stories)
+
+
+async def _gateway_publication(api_key: ApiKey, publications: PublicationService, slug: str) -> Publication:
+    """The publication an `unlocks:write` key acts on: its own, or any for a platform key."""
+    ApiKeyService.require(api_key, "unlocks:write")
+    publication = await publications.by_slug(slug)
+    ApiKeyService.require(api_key, "unlocks:write", publication.id)
+    return publication
+
+
 class UnlockApi(Controller):
     path = "/api"
     tags = ["unlocks"]
@@ -57,13 +72,24 @@ class UnlockApi(Controller):
         readers: NamedDependency[ReaderService],
         db_session: NamedDependency[AsyncSession],
     ) -> UnlockOut:
-        publication = await publications.by_slug(data.publication)
-        ApiKeyService.require(api_key, "unlocks:write", publication.id)
-        if api_key.publication_id not in (None, publication.id):
-            raise Forbidden("This API key belongs to another publication.")
+        publication = await _gateway_publication(api_key, publications, data.publication)
         reader = await readers.require(data.reader_id)
         result = await UnlockService(db_session).unlock(reader.id, publication, data.story_id)
         return UnlockOut(result.unlocked, result.already, result.remaining, result.allowance)
+
+    @get("/unlocks", summary="A reader's free unlocks this month at a publication (API key: `unlocks:write`)")
+    async def reader_unlocks(
+        self,
+        api_key: NamedDependency[ApiKey],
+        publications: NamedDependency[PublicationService],
+        readers: NamedDependency[ReaderService],
+        db_session: NamedDependency[AsyncSession],
+        reader_id: FromQuery[UUID],
+        publication: FromQuery[Slug],
+    ) -> UnlocksOut:
+        found = await _gateway_publication(api_key, publications, publication)
+        reader = await readers.require(reader_id)
+        return await _status(db_session, reader.id, found)
 
     @get("/me/unlocks", summary="My free unlocks this month at a publication")
     async def mine(
@@ -73,7 +99,4 @@ class UnlockApi(Controller):
         db_session: NamedDependency[AsyncSession],
         publication: FromQuery[str],
     ) -> UnlocksOut:
-        found = await publications.by_slug(publication)
-        used, stories = await UnlockService(db_session).status(reader.id, found)
-        allowance = found.free_unlocks_per_month
-        return UnlocksOut(found.slug, allowance, used, max(0, allowance - used), stories)
+        return await _status(db_session, reader.id, await publications.by_slug(publication))
