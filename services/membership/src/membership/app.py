@@ -38,7 +38,7 @@ from membership.settings import Settings
 from membership.signin.controllers import SignInApi, SignInPages
 from membership.stripe_events.controllers import StripeWebhook
 from membership.stripe_events.worker import InboxWorker
-from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi
+from membership.subscriptions.controllers import AccountCheckout, BillingApi, MySubscriptionsApi
 from membership.tokens.controllers import JwksApi, TokenApi
 from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PlatformTierApi,
         TierApi,
         BillingApi,
+        AccountCheckout,
         MySubscriptionsApi,
         StripeWebhook,
         TokenApi,

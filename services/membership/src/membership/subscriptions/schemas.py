@@ -20,6 +20,13 @@ class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
     return_to: ReturnTo = "/"
 
 
+class CheckoutForm(msgspec.Struct):
+    """The paywall's Subscribe button: a plain HTML form, no JavaScript."""
+
+    price_id: UUID
+    return_to: ReturnTo = "/"
+
+
 class PortalIn(msgspec.Struct, forbid_unknown_fields=True):
     return_to: ReturnTo = "/"
 
