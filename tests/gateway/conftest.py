@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from litestar import Litestar, Request, Response, get, head, route
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
@@ -27,6 +30,13 @@ from gateway.app import create_app
 from gateway.settings import Settings
 
 GZIPPED_TEXT = b"compressed hello " * 64
+# The stand-in publishes one signing key, so a gateway in front of it becomes ready.
+JWK: dict[str, str] = {
+    **json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())),
+    "kid": "standin",
+    "alg": "ES256",
+    "use": "sig",
+}
 
 
 @dataclass
@@ -43,9 +53,14 @@ def _standin_app(received: list[str]) -> ASGIApp:
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/sick/health/live")
-    async def sick() -> Response[dict[str, str]]:
-        return Response({"status": "starting"}, status_code=503)
+    @get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, list[dict[str, str]]]:
+        return {"keys": [JWK]}
+
+    @get("/sick/.well-known/jwks.json")
+    async def no_keys() -> dict[str, list[dict[str, str]]]:
+        # Answers, but with nothing a token could be checked against.
+        return {"keys": []}
 
     @route("/api/echo", http_method=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], status_code=200)
     async def echo(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
@@ -115,7 +130,20 @@ def _standin_app(received: list[str]) -> ASGIApp:
         return "the secret"
 
     standin = Litestar(
-        route_handlers=[live, sick, echo, page, page_head, cookies, hop, redirect, slow, gzipped, secret]
+        route_handlers=[
+            live,
+            jwks,
+            no_keys,
+            echo,
+            page,
+            page_head,
+            cookies,
+            hop,
+            redirect,
+            slow,
+            gzipped,
+            secret,
+        ]
     )
 
     # Outside Litestar: its own middleware never sees a path that no route matches.

@@ -33,35 +33,35 @@ async def test_live(gateway: Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_ready_when_membership_answers(gateway: Client) -> None:
+async def test_ready_once_membership_signing_keys_are_fetched(gateway: Client) -> None:
     response = await gateway.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"membership": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"keys": "ok"}}
 
 
-async def test_not_ready_when_membership_is_down(make_gateway: Any, closed_port_url: str) -> None:
+async def test_not_ready_while_the_keys_were_never_fetched(make_gateway: Any, closed_port_url: str) -> None:
     async with make_gateway(Settings(membership_url=closed_port_url)) as client:
         response = await client.get("/health/ready")
     body = _is_problem(response, 503)
-    assert "membership" in body["detail"]
-    assert body["checks"]["membership"].startswith("membership is unreachable")
+    assert body["checks"]["keys"] == "membership's signing keys (JWKS) have not been fetched yet"
 
 
-async def test_not_ready_when_membership_answers_but_is_not_live(make_gateway: Any, upstream: Any) -> None:
-    # The stand-in answers 503 under /sick: an answer alone is not readiness.
+async def test_not_ready_when_membership_publishes_no_usable_key(make_gateway: Any, upstream: Any) -> None:
+    # An answer alone is not readiness: an empty key set could check no token.
     async with make_gateway(Settings(membership_url=f"{upstream.url}/sick")) as client:
         response = await client.get("/health/ready")
-    body = _is_problem(response, 503)
-    assert body["checks"]["membership"] == "membership answered 503 at /health/live"
+    assert _is_problem(response, 503)["checks"]["keys"].endswith("not been fetched yet")
 
 
-async def test_home_page_links_sign_in_docs_and_health(gateway: Client) -> None:
+async def test_home_page_lists_the_stories_and_links_sign_in_docs_and_health(gateway: Client) -> None:
     response = await gateway.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     page = response.text
     assert "Tollgate gateway" in page
+    # The built-in sample stories, member-only ones marked as such.
+    assert 'href="/stories/the-night-press"' in page and "Member-only" in page
     for href in ("/auth/sign-in", "/schema/swagger", "/health/ready"):
         assert f'href="{href}"' in page
 

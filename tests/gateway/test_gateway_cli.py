@@ -48,7 +48,7 @@ def test_run_serves_on_the_configured_port(upstream: Any, tmp_path: Path) -> Non
                 time.sleep(0.2)
         # Ready means it reached the stand-in for membership given in GATEWAY_MEMBERSHIP_URL.
         assert response.status_code == 200
-        assert response.json()["checks"] == {"membership": "ok"}
+        assert response.json()["checks"] == {"keys": "ok"}
     finally:
         process.terminate()
         process.wait(timeout=15)

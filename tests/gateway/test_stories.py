@@ -235,7 +235,8 @@ async def test_ids_that_are_not_slugs_touch_nothing(
 async def test_cache_picks_up_an_edited_file(tmp_path: Path) -> None:
     path = tmp_path / "a-story.md"
     path.write_text(story_file(body="Old words.\n"), encoding="utf-8")
-    origin = FileOrigin(tmp_path)
+    now = [100.0]
+    origin = FileOrigin(tmp_path, recheck_seconds=1.0, clock=lambda: now[0])
     first = await origin.story("a-story")
     assert first is not None
     assert "Old words." in first.body_html
@@ -244,6 +245,10 @@ async def test_cache_picks_up_an_edited_file(tmp_path: Path) -> None:
     path.write_text(story_file(body="New words.\n", access="public"), encoding="utf-8")
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    # Within the recheck window the file is not looked at again; after it, the edit is seen.
+    now[0] += 0.5
+    assert await origin.story("a-story") is first
+    now[0] += 1.0
     second = await origin.story("a-story")
     assert second is not None
     assert "New words." in second.body_html

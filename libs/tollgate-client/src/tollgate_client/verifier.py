@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -143,6 +143,7 @@ class TokenVerifier:
         revocations: RevocationFeed | None = None,
         cache_size: int = 100_000,
         timeout: float = 5.0,
+        on_refresh: Callable[[bool], None] | None = None,
     ) -> None:
         self._algorithms = frozenset(algorithms)
         if not self._algorithms or not self._algorithms <= _ASYMMETRIC:
@@ -159,6 +160,7 @@ class TokenVerifier:
         self._http = http if http is not None else httpx.AsyncClient()
         self._timeout = timeout
         self._revocations = revocations
+        self._on_refresh = on_refresh
         self._cache_size = cache_size
         self._cache: OrderedDict[str, tuple[AccessClaims, str]] = OrderedDict()
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -291,6 +293,13 @@ class TokenVerifier:
                 log.exception("JWKS refresh: unexpected error")
 
     async def _fetch(self) -> bool:
+        fetched = await self._fetch_keys()
+        if self._on_refresh is not None:
+            # A metrics hook; it is told whether the fetch brought a usable key set.
+            self._on_refresh(fetched)
+        return fetched
+
+    async def _fetch_keys(self) -> bool:
         self._last_fetch = time.monotonic()
         try:
             response = await self._http.get(

@@ -16,7 +16,9 @@ The order, and why each step sits where it does:
    nothing, so it comes before the reader's own unlocks; a link for another story opens nothing.
 4. A signed-in reader (valid session, no entitling token): a story already unlocked this month is
    read again for free; otherwise, with unlocks left, the caller must record one unlock at
-   membership before serving the full text. The decision says how many remain after it.
+   membership before serving the full text. The decision says how many remain after it. When the
+   gateway's anonymous allowance is switched on, a reader who is not signed in is metered the same
+   way against a signed cookie, and is invited to sign in once it is spent.
 5. Otherwise the teaser and the paywall, saying why: an anonymous reader is invited to sign in; a
    signed-in reader with no unlocks left is invited to subscribe; a reader who presented a token
    that was refused (expired, stale, invalid) and has no session is treated as anonymous, but is
@@ -71,6 +73,9 @@ class Reader:
     token_problem: str | None = None
     # A valid session: the reader is known and may spend free unlocks.
     signed_in: bool = False
+    # Not signed in, but the gateway's anonymous allowance (a signed cookie) is on: the unlock
+    # fields below then describe that cookie, and the allowance is the anonymous one.
+    metered_anonymously: bool = False
     # The story a valid friend link opens, if one was presented.
     friend_link_story: str | None = None
     # Stories of this publication already unlocked this calendar month.
@@ -123,7 +128,7 @@ def decide(story: StoryAccess, reader: Reader) -> Decision:
     if reader.friend_link_story is not None and reader.friend_link_story == story.story_id:
         return Decision(full=True, reason=Reason.FRIEND_LINK)
 
-    if reader.signed_in:
+    if reader.signed_in or reader.metered_anonymously:
         left = reader.unlocks_left
         # 4a. Already unlocked this month: reading it again costs nothing, even with none left.
         if story.story_id in reader.unlocked_this_month:
@@ -132,7 +137,10 @@ def decide(story: StoryAccess, reader: Reader) -> Decision:
         if left > 0:
             return Decision(full=True, reason=Reason.FREE_UNLOCK, record_unlock=True, unlocks_left=left - 1)
         # 5. Known reader, nothing left: the way in is a subscription.
-        return Decision(full=False, reason=Reason.SUBSCRIBE, unlocks_left=0)
+        if reader.signed_in:
+            return Decision(full=False, reason=Reason.SUBSCRIBE, unlocks_left=0)
+        # 5. Anonymous free reads spent: signing in brings the reader's own allowance.
+        return Decision(full=False, reason=Reason.SIGN_IN, unlocks_left=0)
 
     # 5. Anonymous: say so when a token was presented and refused, since that is what to fix.
     if reader.token_problem is not None:

@@ -1,26 +1,102 @@
 """The gateway's Litestar application: `create_app()` wires settings, logging, errors and routes.
 
-Routes: the home page, `/health/live` and `/health/ready` (ready means membership answers),
-the OpenAPI document under `/schema`, and the forward of the reader-facing membership routes.
+Routes: the story index and stories (`/`, `/stories/{id}`), friend links, `/metrics`,
+`/health/live` and `/health/ready` (ready once membership's signing keys have been fetched), the
+OpenAPI document under `/schema`, and the forward of the reader-facing membership routes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
+import httpx
+import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gateway import __version__
+from gateway.admission import Gatekeeper
 from gateway.forward import forward_handler
-from gateway.home import home
+from gateway.free_reads import FreeReads
+from gateway.membership import Membership
+from gateway.metrics import Metrics, metrics_endpoint
+from gateway.own_headers import StripOwnHeaders
 from gateway.settings import Settings
-from gateway.upstream import membership_client, membership_is_live
+from gateway.stories.controllers import index, make_friend_link, read_story
+from gateway.stories.http_origin import HttpOrigin
+from gateway.stories.origin import DEFAULT_SAMPLES, FileOrigin, Origin
+from gateway.upstream import client_of, membership_client, settings_of
+from tollgate_client import RevocationFeed, TokenVerifier
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.problems import exception_handlers
+
+log = structlog.get_logger("gateway")
+
+
+@asynccontextmanager
+async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
+    """Lifespan: the story origin, the token verifier with the revocation feed, and the gatekeeper."""
+    settings = settings_of(app)
+    metrics: Metrics = app.state.metrics
+    membership_http = client_of(app)
+    api_key = settings.membership_api_key.get_secret_value()
+    async with httpx.AsyncClient(follow_redirects=False) as origin_http:
+        origin: Origin
+        if settings.story_origin.startswith(("http://", "https://")):
+            origin = HttpOrigin(
+                settings.story_origin, http=origin_http, timeout=settings.origin_timeout_seconds
+            )
+        else:
+            origin = FileOrigin(Path(settings.story_origin) if settings.story_origin else DEFAULT_SAMPLES)
+        feed = None
+        if api_key:
+            feed = RevocationFeed(
+                settings.membership_url,
+                api_key,
+                http=membership_http,
+                poll_interval=settings.revocation_poll_seconds,
+            )
+        else:
+            log.warning("no GATEWAY_MEMBERSHIP_API_KEY: no revocation feed, no free unlocks, no friend links")
+        verifier = TokenVerifier(
+            f"{settings.membership_url}/.well-known/jwks.json",
+            issuer=settings.issuer,
+            audience=settings.token_audience,
+            http=membership_http,
+            revocations=feed,
+            refresh_interval=settings.jwks_refresh_seconds,
+            on_refresh=lambda ok: metrics.jwks_refreshes.labels("ok" if ok else "failed").inc(),
+        )
+        membership = Membership(settings, lambda: client_of(app))
+        free_reads = FreeReads(
+            settings.anonymous_cookie_secret.get_secret_value(), settings.anonymous_unlocks_per_month
+        )
+        app.state.origin = origin
+        app.state.verifier = verifier
+        app.state.gatekeeper = Gatekeeper(settings, verifier, membership, free_reads, metrics)
+        if feed is not None:
+            await feed.start()
+        await verifier.start()
+        try:
+            yield
+        finally:
+            await verifier.aclose()
+            if feed is not None:
+                await feed.aclose()
+
+
+async def keys_fetched(app: Litestar) -> None:
+    """Readiness: membership's signing keys have been fetched at least once (then they are kept)."""
+    verifier = app.state.verifier
+    assert isinstance(verifier, TokenVerifier)
+    if not verifier.ready:
+        raise RuntimeError("membership's signing keys (JWKS) have not been fetched yet")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -30,14 +106,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return Litestar(
         route_handlers=[
-            home,
-            health_router({"membership": membership_is_live}),
+            index,
+            read_story,
+            make_friend_link,
+            metrics_endpoint,
+            health_router({"keys": keys_fetched}),
             forward_handler(settings),
         ],
-        middleware=[RequestContextMiddleware],
+        # Outermost first: the request id and access line wrap it all; spoofed headers go first.
+        middleware=[RequestContextMiddleware, StripOwnHeaders],
         exception_handlers=exception_handlers,
-        lifespan=[membership_client],
-        state=State({"settings": settings}),
+        lifespan=[membership_client, gatekeeping],
+        state=State({"settings": settings, "metrics": Metrics()}),
         openapi_config=OpenAPIConfig(
             title="Tollgate gateway",
             version=__version__,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from tollgate_common.settings import ServiceSettings
@@ -12,14 +12,42 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     port: int = 8000
+    # Where readers reach the gateway; membership's tokens name it as their issuer unless told otherwise.
+    public_url: str = "http://127.0.0.1:8000"
     # Where the gateway reaches membership; readers never see this address.
     membership_url: str = "http://127.0.0.1:8001"
+    # A platform API key with entitlements:read, unlocks:write and friend-links:write.
+    membership_api_key: SecretStr = SecretStr("")
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     # The reader-facing membership routes, forwarded so that the browser sees one origin.
     forwarded_prefixes: tuple[str, ...] = ("/auth/", "/api/", "/account/", "/dev/", "/.well-known/")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
-    @field_validator("membership_url")
+    # Stories: empty means the built-in sample stories; else a folder of story files or an http(s) URL.
+    story_origin: str = ""
+    origin_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long browsers and shared caches may keep a public story page.
+    public_max_age_seconds: int = Field(default=60, ge=0)
+
+    # Tokens: what membership writes into them (empty issuer: the public URL).
+    token_issuer: str = ""
+    token_audience: str = "tollgate"  # noqa: S105 - a name, not a secret
+    access_cookie: str = "tollgate_access"
+    session_cookie: str = "tollgate_session"
+    jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    revocation_poll_seconds: float = Field(default=2.0, gt=0)
+    # How long a resolved friend link is trusted before membership is asked again (revocation delay).
+    friend_link_cache_seconds: float = Field(default=30.0, ge=0)
+    # How long the tiers on offer are kept for the paywall.
+    offers_cache_seconds: float = Field(default=60.0, ge=0)
+
+    # Free member-only reads for readers who are not signed in, kept in a signed cookie. Off (0) by
+    # default: clearing cookies resets it, so it is an invitation, not a meter.
+    anonymous_unlocks_per_month: int = Field(default=0, ge=0, le=20)
+    # Signs that cookie; empty means a random secret per process (cookies then die with a restart).
+    anonymous_cookie_secret: SecretStr = SecretStr("")
+
+    @field_validator("membership_url", "public_url", "story_origin")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -32,3 +60,7 @@ class Settings(ServiceSettings):
             if not (prefix.startswith("/") and prefix.endswith("/") and len(prefix) > 1):
                 raise ValueError(f"a forwarded prefix starts and ends with '/', not {prefix!r}")
         return value
+
+    @property
+    def issuer(self) -> str:
+        return self.token_issuer or self.public_url

@@ -40,6 +40,8 @@ class Story(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     author: str
     published: date
+    # The author's reader id at membership, when the origin knows it: they may make friend links.
+    author_id: str | None = None
     keys: tuple[str, ...] = PUBLIC
     body_html: str
     teaser_html: str

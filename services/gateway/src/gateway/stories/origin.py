@@ -12,6 +12,9 @@ An origin describes each story with a few fields; the gateway decides who reads 
     The slug of the publication the story belongs to, such as ``the-gazette``.
 ``title``, ``author``
     Plain text.
+``author_id`` (optional)
+    The author's reader id at membership (a UUID). The author may then make friend links for the
+    story; without it, only the publication's staff may.
 ``published``
     The publication date, ``YYYY-MM-DD``.
 ``access``
@@ -52,9 +55,12 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 import structlog
 import yaml
@@ -141,6 +147,15 @@ def _published(value: object) -> date:
     raise StoryFileError("'published' must be a date, YYYY-MM-DD")
 
 
+def _author_id(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise StoryFileError("'author_id' must be the author's reader id, a UUID") from None
+
+
 def _keys(value: object) -> tuple[str, ...]:
     if value == "public":
         return PUBLIC
@@ -186,6 +201,7 @@ def parse_story(text: str, story_id: str) -> Story:
         publication=publication,
         title=_text(meta, "title"),
         author=_text(meta, "author"),
+        author_id=_author_id(meta.get("author_id")),
         published=_published(meta.get("published")),
         keys=_keys(meta["access"]),
         body_html=body_html,
@@ -198,19 +214,30 @@ class FileOrigin:
     """Stories from a folder of ``<id>.md`` files with YAML front matter (see the module docstring).
 
     Parsed files are cached by path and modification time, so an edited file is read again and an
-    unchanged one is not. Ids that are not slugs are refused before any file is touched, so a
-    request path can never reach outside the folder.
+    unchanged one is not; a file is looked at again at most every `recheck_seconds` (one second by
+    default), so a busy story costs no disk access per request. Ids that are not slugs are refused
+    before any file is touched, so a request path can never reach outside the folder.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, *, recheck_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.folder = folder
-        self._cache: dict[Path, tuple[tuple[int, int], Story | None]] = {}
+        self.recheck_seconds = recheck_seconds
+        self._clock = clock
+        # path -> ((mtime_ns, size), story or None when invalid, monotonic time of the last stat)
+        self._cache: dict[Path, tuple[tuple[int, int], Story | None, float]] = {}
         self._lock = threading.Lock()
 
     async def story(self, story_id: str) -> Story | None:
         if not is_slug(story_id):
             return None
-        return await asyncio.to_thread(self._load, self.folder / f"{story_id}.md")
+        path = self.folder / f"{story_id}.md"
+        # A file looked at within the last `recheck_seconds` is served without a disk (and thread) hop.
+        cached = self._cache.get(path)
+        if cached is not None and self._clock() - cached[2] < self.recheck_seconds:
+            return cached[1]
+        return await asyncio.to_thread(self._load, path)
 
     async def stories(self, publication: str | None = None) -> list[Story]:
         found = await asyncio.to_thread(self._load_all)
@@ -237,10 +264,12 @@ class FileOrigin:
                 self._cache.pop(path, None)
             return None
         version = (stat.st_mtime_ns, stat.st_size)
+        checked = self._clock()
         with self._lock:
             cached = self._cache.get(path)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+            if cached is not None and cached[0] == version:
+                self._cache[path] = (version, cached[1], checked)
+                return cached[1]
         story: Story | None
         try:
             story = parse_story(path.read_text(encoding="utf-8"), path.stem)
@@ -248,5 +277,5 @@ class FileOrigin:
             log.warning("story_file_skipped", path=str(path), reason=str(exc))
             story = None
         with self._lock:
-            self._cache[path] = (version, story)
+            self._cache[path] = (version, story, checked)
         return story

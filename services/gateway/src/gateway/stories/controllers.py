@@ -1,0 +1,323 @@
+"""The reader-facing story routes: the index, a story (HTML or JSON), and making a friend link.
+
+`GET`/`HEAD /stories/{id}` gives the full story or the teaser and paywall, as `access.decide`
+says through `admission.Gatekeeper`. HTML unless the client prefers JSON; an unentitled JSON read
+answers 402 with problem details, the teaser and the offers. Whatever the channel, the body is
+built from what the decision opened, so HEAD, conditional requests and byte ranges can only ever
+see that (ranges are not served: `Accept-Ranges: none`, and a `Range` header gets the whole answer).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import structlog
+from litestar import HttpMethod, MediaType, Request, get, post, route
+from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
+
+from gateway.access import Decision, Reason
+from gateway.admission import Admission, Gatekeeper
+from gateway.membership import MembershipDown, MembershipRefused
+from gateway.metrics import metrics_of
+from gateway.stories.http_origin import OriginError, OriginTimeout
+from gateway.stories.models import Story, is_slug
+from gateway.stories.origin import Origin
+from gateway.stories.pages import (
+    PAGE_HEADERS,
+    Paywall,
+    etag_of,
+    offer_json,
+    render_index,
+    render_message,
+    render_page,
+    shared_page,
+    story_json,
+)
+from tollgate_common.problems import (
+    PROBLEM_JSON,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TollgateError,
+    Unauthorized,
+)
+
+log = structlog.get_logger("gateway.stories")
+
+ACCESS_HEADER = "tollgate-access"
+UNLOCKS_HEADER = "tollgate-unlocks-left"
+# A member-only answer depends on who asks (token header or cookies) and on what they accept.
+READER_VARY = "Accept, Authorization, Cookie"
+RETRY_AFTER_SECONDS = "30"
+
+
+class OriginUnavailableError(TollgateError):
+    status_code = 502
+
+
+class OriginTimeoutError(TollgateError):
+    status_code = 504
+
+
+def gatekeeper_of(request: Request[Any, Any, Any]) -> Gatekeeper:
+    gatekeeper = request.app.state.gatekeeper
+    assert isinstance(gatekeeper, Gatekeeper)
+    return gatekeeper
+
+
+def origin_of(request: Request[Any, Any, Any]) -> Origin:
+    origin: Origin = request.app.state.origin
+    return origin
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    """JSON only when the client prefers it to HTML; anything odd or absent gets the page."""
+    best = request.accept.best_match(
+        ["text/html", "application/json", "application/problem+json"], "text/html"
+    )
+    return best in ("application/json", "application/problem+json")
+
+
+async def fetch_story(request: Request[Any, Any, Any], story_id: str) -> Story | None:
+    """The story from the origin, timed; an origin failure becomes a 502 or 504 problem."""
+    histogram = metrics_of(request).origin_seconds
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await origin_of(request).story(story_id)
+    except OriginTimeout as exc:
+        outcome = "timeout"
+        raise OriginTimeoutError("The story origin did not answer in time. Please try again.") from exc
+    except OriginError as exc:
+        outcome = "error"
+        log.warning("origin failed", story=story_id, error=str(exc))
+        raise OriginUnavailableError("The story origin is unavailable. Please try again shortly.") from exc
+    finally:
+        histogram.labels(outcome).observe(time.perf_counter() - started)
+
+
+def _response(
+    request: Request[Any, Any, Any],
+    status: int,
+    body: bytes,
+    media_type: str,
+    headers: dict[str, str],
+    set_cookies: list[str],
+) -> ASGIResponse:
+    etag = etag_of(body) if "etag" not in headers else headers["etag"]
+    headers = {**headers, "etag": etag, "accept-ranges": "none"}
+    is_head = request.method == HttpMethod.HEAD
+    if status == 200 and etag in _if_none_match(request):
+        status, body = 304, b""
+    elif is_head:
+        # HEAD says what GET would, length included, and sends no body.
+        headers["content-length"] = str(len(body))
+    return ASGIResponse(
+        body=b"" if is_head or status == 304 else body,
+        status_code=status,
+        media_type=media_type,
+        headers=[*headers.items(), *(("set-cookie", cookie) for cookie in set_cookies)],
+        is_head_response=is_head,
+    )
+
+
+def _if_none_match(request: Request[Any, Any, Any]) -> set[str]:
+    value = request.headers.get("if-none-match", "")
+    return {tag.strip() for tag in value.split(",") if tag.strip()}
+
+
+@route("/stories/{story_id:str}", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
+async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -> ASGIResponse:
+    story = await fetch_story(request, story_id) if is_slug(story_id) else None
+    if story is None:
+        lowered = story_id.lower()
+        # A case variant of a real story goes to the one address a story has; nothing is served here.
+        if lowered != story_id and is_slug(lowered) and await fetch_story(request, lowered) is not None:
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            location = f"/stories/{lowered}" + (f"?{query}" if query else "")
+            return ASGIResponse(status_code=301, headers={"location": location})
+        raise NotFound("There is no story at this address.")
+
+    gatekeeper = gatekeeper_of(request)
+    admission = await gatekeeper.admit(request, story)
+    decision = admission.decision
+    access = "unavailable" if admission.unavailable else ("full" if decision.full else "teaser")
+    gatekeeper.metrics.story_requests.labels(access, decision.reason.value).inc()
+    request.scope["state"]["access_log_extra"] = {
+        "story": story.id,
+        "access": access,
+        "reason": decision.reason.value,
+    }
+    headers = {ACCESS_HEADER: f'{access}; reason="{decision.reason.value}"', **PAGE_HEADERS}
+    if story.is_public:
+        headers["cache-control"] = f"public, max-age={gatekeeper.settings.public_max_age_seconds}"
+        headers["vary"] = "Accept"
+    else:
+        headers["cache-control"] = "private, no-cache"
+        headers["vary"] = READER_VARY
+    if admission.friend_code:
+        # The code is in the URL: keep the answer out of every cache and the URL out of referrers.
+        headers["cache-control"] = "private, no-store"
+        headers["referrer-policy"] = "no-referrer"
+    if decision.unlocks_left is not None:
+        headers[UNLOCKS_HEADER] = str(decision.unlocks_left)
+    as_json = wants_json(request)
+    if admission.unavailable:
+        return await _unavailable(request, story, admission, headers, as_json)
+    if as_json:
+        return await _json_answer(request, story, admission, headers)
+    return await _html_answer(request, story, admission, headers)
+
+
+async def _html_answer(
+    request: Request[Any, Any, Any], story: Story, admission: Admission, headers: dict[str, str]
+) -> ASGIResponse:
+    gatekeeper = gatekeeper_of(request)
+    decision = admission.decision
+    base_url = gatekeeper.settings.public_url
+    share = admission.reader_id is not None and admission.reader_id == story.author_id
+    if decision.full and decision.reason in (Reason.PUBLIC, Reason.ENTITLED) and not share:
+        body, etag = shared_page(story, decision.reason, base_url)
+        return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
+    offers = [] if decision.full else await gatekeeper.membership.offers(story.publication, story.keys)
+    names = await gatekeeper.membership.publication_names() if not decision.full else {}
+    body = render_page(
+        story,
+        decision,
+        base_url=base_url,
+        offers=offers,
+        publication_name=names.get(story.publication, ""),
+        anonymous_allowance=gatekeeper.free_reads.allowance,
+        share=share,
+    )
+    return _response(request, 200, body, MediaType.HTML, headers, admission.set_cookies)
+
+
+async def _json_answer(
+    request: Request[Any, Any, Any], story: Story, admission: Admission, headers: dict[str, str]
+) -> ASGIResponse:
+    decision = admission.decision
+    if decision.full:
+        body = msgspec.json.encode(story_json(story, decision))
+        return _response(request, 200, body, MediaType.JSON, headers, admission.set_cookies)
+    gatekeeper = gatekeeper_of(request)
+    offers = await gatekeeper.membership.offers(story.publication, story.keys)
+    path = f"/stories/{story.id}"
+    detail = {
+        Reason.SUBSCRIBE: "You have read this month's free member-only stories; subscribe to read this one.",
+        Reason.TOKEN_REFUSED: "Your access token was refused; sign in again, or subscribe.",
+    }.get(decision.reason, "This story is for members: subscribe, or sign in to read it with a free story.")
+    problem = {
+        "type": "https://tollgate.dev/problems/member-only",
+        "title": "Member-only story",
+        "status": 402,
+        "detail": detail,
+        "instance": path,
+        "reason": decision.reason.value,
+        "unlocks_left": decision.unlocks_left,
+        "sign_in": f"/auth/sign-in?next={path}",
+        "story": story_json(story, decision),
+        "offers": [offer_json(offer, path) for offer in offers],
+    }
+    return _response(request, 402, msgspec.json.encode(problem), PROBLEM_JSON, headers, admission.set_cookies)
+
+
+async def _unavailable(
+    request: Request[Any, Any, Any],
+    story: Story,
+    admission: Admission,
+    headers: dict[str, str],
+    as_json: bool,
+) -> ASGIResponse:
+    """Membership was needed and did not answer: a 503 with the teaser, never the text."""
+    log.warning("membership needed and unavailable", story=story.id, error=admission.unavailable)
+    headers = {**headers, "retry-after": RETRY_AFTER_SECONDS, "cache-control": "no-store"}
+    detail = "Tollgate cannot check your membership or free stories right now. Please try again in a minute."
+    teaser = Decision(full=False, reason=admission.decision.reason)
+    if as_json:
+        problem = {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": detail,
+            "instance": f"/stories/{story.id}",
+            "story": story_json(story, teaser),
+        }
+        return _response(
+            request, 503, msgspec.json.encode(problem), PROBLEM_JSON, headers, admission.set_cookies
+        )
+    paywall = Paywall("We cannot open this story just now", detail, sign_in=False)
+    body = render_page(story, teaser, base_url=gatekeeper_of(request).settings.public_url, paywall=paywall)
+    return _response(request, 503, body, MediaType.HTML, headers, admission.set_cookies)
+
+
+@post("/stories/{story_id:str}/friend-links", include_in_schema=False, status_code=201)
+async def make_friend_link(request: Request[Any, Any, Any], story_id: FromPath[str]) -> ASGIResponse:
+    """A friend link for this story, made by its author or by the publication's staff."""
+    gatekeeper = gatekeeper_of(request)
+    settings = gatekeeper.settings
+    origin = request.headers.get("origin")
+    if origin is not None and "authorization" not in request.headers:
+        # Cookie-authenticated form posts must come from our own pages (SameSite=Lax is the other half).
+        own = urlsplit(settings.public_url)
+        if origin.rstrip("/") != f"{own.scheme}://{own.netloc}":
+            raise Forbidden("This form must be sent from the story's own page.")
+    story = await fetch_story(request, story_id) if is_slug(story_id) else None
+    if story is None:
+        raise NotFound("There is no story at this address.")
+    identity = await gatekeeper.identify(request)
+    if identity is None:
+        if wants_json(request):
+            raise Unauthorized("Sign in to make a friend link.")
+        return ASGIResponse(status_code=303, headers={"location": f"/auth/sign-in?next=/stories/{story.id}"})
+    claims, token, set_cookies = identity
+    is_author = story.author_id is not None and claims.sub == story.author_id
+    try:
+        link = await gatekeeper.membership.create_friend_link(
+            publication=story.publication,
+            story_id=story.id,
+            author_id=claims.sub if is_author else None,
+            bearer=token,
+        )
+    except MembershipDown as exc:
+        raise ServiceUnavailable(
+            "Friend links cannot be made right now. Please try again in a minute.",
+            headers={"retry-after": RETRY_AFTER_SECONDS},
+        ) from exc
+    except MembershipRefused as exc:
+        if exc.status in (401, 403):
+            raise Forbidden(
+                "Only the story's author or the publication's staff may make friend links."
+            ) from exc
+        raise NotFound(exc.detail) from exc
+    url = f"{settings.public_url}{link.path}"
+    headers = {"cache-control": "no-store", **PAGE_HEADERS}
+    if wants_json(request):
+        body = msgspec.json.encode(
+            {"id": str(link.id), "story_id": link.story_id, "publication": link.publication, "url": url}
+        )
+        return _response(request, 201, body, MediaType.JSON, headers, set_cookies)
+    body = render_message(
+        "Your friend link",
+        "Anyone with this link can read the story in full, without a membership, until the link is revoked. "
+        "It is shown only once: copy it now.",
+        link=url,
+        back=f"/stories/{story.id}",
+    )
+    return _response(request, 201, body, MediaType.HTML, headers, set_cookies)
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False, cache=False)
+async def index(request: Request[Any, Any, Any]) -> ASGIResponse:
+    stories = await origin_of(request).stories()
+    groups: dict[str, list[Story]] = {}
+    for story in stories:
+        groups.setdefault(story.publication, []).append(story)
+    names = await gatekeeper_of(request).membership.publication_names()
+    body = render_index(sorted(groups.items()), names)
+    headers = {"cache-control": "public, max-age=60", **PAGE_HEADERS}
+    return _response(request, 200, body, MediaType.HTML, headers, [])

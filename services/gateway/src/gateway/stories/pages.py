@@ -1,0 +1,240 @@
+"""What a reader receives for a story: the HTML page or the JSON, full or cut at the teaser.
+
+Rendering takes a decision already made (`access.Decision`); it never decides. A teaser answer is
+built from `Story.teaser_html` alone, so the rest of the story is not in reach of the template.
+A full page that does not depend on the reader (public, or opened by a token) is rendered once
+per story version and reused: members are the busiest readers and should cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import msgspec
+
+from gateway import __version__
+from gateway.access import Decision, Reason
+from gateway.membership import Offer, OfferPrice
+from gateway.stories.models import Story
+
+# Everything a browser may load on a story page is inline; nothing comes from elsewhere.
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+MEMBER_ONLY_SELECTOR = ".member-only"
+
+
+def _money(price: OfferPrice) -> str:
+    amount = price.unit_amount / 100
+    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(price.currency.lower())
+    text = f"{amount:,.2f}".removesuffix(".00")
+    return f"{symbol}{text}" if symbol else f"{text} {price.currency.upper()}"
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("gateway", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_env.filters["money"] = _money
+
+
+@dataclass(frozen=True, slots=True)
+class Paywall:
+    title: str
+    message: str
+    sign_in: bool
+    sign_in_note: str = ""
+
+
+def paywall_for(decision: Decision, publication_name: str, anonymous_allowance: int) -> Paywall:
+    """The words of the paywall for the reason the story stayed shut."""
+    if decision.reason is Reason.SUBSCRIBE:
+        return Paywall(
+            "You have read your free stories this month",
+            f"Subscribe to keep reading {publication_name}'s member-only stories. "
+            "Your free stories come back next month.",
+            sign_in=False,
+        )
+    if decision.reason is Reason.TOKEN_REFUSED:
+        return Paywall(
+            "Please sign in again",
+            "Your sign-in has expired or is no longer valid. "
+            "Sign in again to read with your membership or a free story.",
+            sign_in=True,
+        )
+    if decision.unlocks_left == 0 and anonymous_allowance:
+        return Paywall(
+            "You have read your free stories",
+            "Sign in to read a few member-only stories a month for free, or become a member.",
+            sign_in=True,
+        )
+    return Paywall(
+        "This story is for members",
+        "Become a member to read it, or sign in: "
+        "signed-in readers read a few member-only stories a month for free.",
+        sign_in=True,
+        sign_in_note="to read it with a free story",
+    )
+
+
+def notice_for(decision: Decision) -> str:
+    """The line above a full story that says why the reader is reading it."""
+    left = decision.unlocks_left
+    left_text = (
+        ""
+        if left is None
+        else f" You have {left} free {'story' if left == 1 else 'stories'} left this month."
+    )
+    if decision.reason is Reason.FREE_UNLOCK:
+        return f"You unlocked this member-only story with a free story.{left_text}"
+    if decision.reason is Reason.UNLOCKED_BEFORE:
+        return f"You unlocked this story this month: reading it again is free.{left_text}"
+    if decision.reason is Reason.FRIEND_LINK:
+        return "A friend shared this member-only story with you."
+    return ""
+
+
+def json_ld(story: Story, base_url: str) -> str:
+    """schema.org NewsArticle markup; member-only stories name the paywalled part (Google's guidance)."""
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": story.title,
+        "datePublished": story.published.isoformat(),
+        "author": {"@type": "Person", "name": story.author},
+        "url": f"{base_url}/stories/{story.id}",
+        "isAccessibleForFree": story.is_public,
+    }
+    if not story.is_public:
+        data["hasPart"] = {
+            "@type": "WebPageElement",
+            "isAccessibleForFree": False,
+            "cssSelector": MEMBER_ONLY_SELECTOR,
+        }
+    # "</" inside a script element would end it early; JSON allows the escaped form.
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def render_page(
+    story: Story,
+    decision: Decision,
+    *,
+    base_url: str,
+    offers: Sequence[Offer] = (),
+    publication_name: str = "",
+    anonymous_allowance: int = 0,
+    share: bool = False,
+    paywall: Paywall | None = None,
+) -> bytes:
+    """The story page for this decision; `paywall` replaces the words the decision would choose."""
+    if paywall is None and not decision.full:
+        paywall = paywall_for(decision, publication_name or story.publication, anonymous_allowance)
+    template = _env.get_template("story.html")
+    return template.render(
+        story=story,
+        full=decision.full,
+        notice=notice_for(decision),
+        paywall=paywall,
+        offers=offers,
+        share=share,
+        next_path=f"/stories/{story.id}",
+        json_ld=json_ld(story, base_url),
+        version=__version__,
+    ).encode()
+
+
+@lru_cache(maxsize=2048)
+def shared_page(story: Story, reason: Reason, base_url: str) -> tuple[bytes, str]:
+    """The full page that looks the same for everyone it opens to (public, or entitled), and its ETag."""
+    body = render_page(story, Decision(full=True, reason=reason), base_url=base_url)
+    return body, etag_of(body)
+
+
+def render_message(title: str, message: str, *, link: str = "", back: str = "") -> bytes:
+    return (
+        _env.get_template("message.html")
+        .render(title=title, message=message, link=link, back=back, next_path="", version=__version__)
+        .encode()
+    )
+
+
+def render_index(groups: list[tuple[str, list[Story]]], names: dict[str, str]) -> bytes:
+    return (
+        _env.get_template("index.html")
+        .render(groups=groups, names=names, next_path="", version=__version__)
+        .encode()
+    )
+
+
+def etag_of(body: bytes) -> str:
+    # Weak: the same bytes for the same reader, not a byte-range promise (ranges are not served).
+    return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+
+
+class StoryJson(msgspec.Struct, kw_only=True):
+    id: str
+    publication: str
+    title: str
+    author: str
+    published: str
+    public: bool
+    keys: list[str]
+    teaser_html: str
+    body_html: str | None = None
+    access: str
+    reason: str
+    unlocks_left: int | None = None
+
+
+def story_json(story: Story, decision: Decision) -> StoryJson:
+    """The story as JSON; `body_html` only when the decision opens it."""
+    return StoryJson(
+        id=story.id,
+        publication=story.publication,
+        title=story.title,
+        author=story.author,
+        published=story.published.isoformat(),
+        public=story.is_public,
+        keys=list(story.keys),
+        teaser_html=story.teaser_html,
+        body_html=story.body_html if decision.full else None,
+        access="full" if decision.full else "teaser",
+        reason=decision.reason.value,
+        unlocks_left=decision.unlocks_left,
+    )
+
+
+def offer_json(offer: Offer, return_to: str) -> dict[str, Any]:
+    """A tier on offer, with how to start checkout for each price (a form POST to membership)."""
+    return {
+        "tier": offer.name,
+        "description": offer.description,
+        "entitlement_keys": offer.entitlement_keys,
+        "trial_days": offer.trial_days,
+        "prices": [
+            {
+                "id": str(price.id),
+                "interval": price.interval,
+                "currency": price.currency,
+                "unit_amount": price.unit_amount,
+                "checkout": {
+                    "method": "POST",
+                    "action": "/account/checkout",
+                    "form": {"price_id": str(price.id), "return_to": return_to},
+                },
+            }
+            for price in offer.prices
+        ],
+    }
