@@ -1,13 +1,19 @@
-"""Demo data for `make run`: two publications, their owner, and tiers to buy (in the sandbox)."""
+"""Demo data for `make run`: two publications, their owner, tiers to buy (in the sandbox), and the
+authors of the gateway's sample stories."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+from uuid import UUID
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.stripe_client import StripeApi
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
+from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 from membership.settings import Settings
 from tollgate_common.problems import NotFound
@@ -17,6 +23,54 @@ DEMO_PUBLICATIONS = {
     "the-gazette": "The Tollgate Gazette",
     "field-notes": "Field Notes",
 }
+
+
+class DemoAuthor(NamedTuple):
+    id: UUID
+    email: str
+    name: str
+    publication: str  # the slug of the publication they write for
+
+
+# The gateway's sample stories name these ids as their `author_id`, so a demo author signed in
+# at the gateway may make friend links to their own stories. They are readers, not staff: an
+# editor may make links to every story of the publication (and give comps, list members), which
+# is more than writing a story should allow.
+DEMO_AUTHORS: tuple[DemoAuthor, ...] = (
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000001"), "clara@gazette.example", "Clara Vos", "the-gazette"
+    ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000002"), "maren@gazette.example", "Maren Holt", "the-gazette"
+    ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000003"), "jonas@gazette.example", "Jonas Weller", "the-gazette"
+    ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000004"), "felix@field-notes.example", "Felix Marr", "field-notes"
+    ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000005"), "ada@field-notes.example", "Ada Brook", "field-notes"
+    ),
+)
+
+
+async def seed_authors(session: AsyncSession) -> list[str]:
+    """The demo authors, with their fixed ids; those already present are left as they are.
+
+    An address already taken by a reader with another id (someone signed in with it before the
+    seed) is left alone too: that reader keeps their account, and the author is not made.
+    """
+    made = []
+    for author in DEMO_AUTHORS:
+        if await session.get(Reader, author.id) is not None:
+            continue
+        if await session.scalar(select(Reader.id).where(Reader.email == author.email)) is not None:
+            continue
+        session.add(Reader(id=author.id, email=author.email, display_name=author.name))
+        made.append(author.name)
+    await session.flush()
+    return made
 
 
 async def seed(session: AsyncSession) -> str:
@@ -47,6 +101,8 @@ async def seed(session: AsyncSession) -> str:
         )
         await plans.add_price(member, interval="month", currency="usd", unit_amount=900)
         made.append("platform membership")
+    if authors := await seed_authors(session):
+        made.append(f"demo authors ({', '.join(authors)})")
     if not made:
         return "Demo data already present."
     return f"Seeded {', '.join(made)}, owned by {DEMO_OWNER}."
