@@ -94,6 +94,38 @@ class Services:
         print("Stopped.", flush=True)
 
 
+GATEWAY_SCOPES = ("entitlements:read", "unlocks:write", "friend-links:write")
+
+
+def gateway_api_key(env: dict[str, str], data: Path) -> str:
+    """The gateway's platform API key: kept in the data folder beside the database, made once."""
+    saved = data / "gateway-api-key"
+    membership = str(BIN / "membership")
+    if saved.exists():
+        secret = saved.read_text().strip()
+        listed = subprocess.run(
+            [membership, "api-keys", "list"], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        # Still there and not revoked (the database may have been replaced since)?
+        for line in listed.splitlines():
+            fields = line.split()
+            if len(fields) > 1 and not line.endswith("revoked") and secret.startswith(fields[1].rstrip("…")):
+                return secret
+    scopes = [arg for scope in GATEWAY_SCOPES for arg in ("--scope", scope)]
+    created = subprocess.run(
+        [membership, "api-keys", "create", "gateway (make run)", *scopes],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    secret = created.strip().splitlines()[-1]
+    data.mkdir(parents=True, exist_ok=True)
+    saved.write_text(secret + "\n")
+    saved.chmod(0o600)
+    return secret
+
+
 def main() -> int:
     env = os.environ.copy()
     ports = {
@@ -106,6 +138,8 @@ def main() -> int:
     sandboxed = not env.get("MEMBERSHIP_STRIPE_SECRET_KEY")
     env.setdefault("MEMBERSHIP_PUBLIC_URL", urls["gateway"])
     env.setdefault("GATEWAY_MEMBERSHIP_URL", urls["membership"])
+    # Tokens name the public address as their issuer; the gateway must expect the same one.
+    env.setdefault("GATEWAY_PUBLIC_URL", env["MEMBERSHIP_PUBLIC_URL"])
     for prefix in ("MEMBERSHIP", "GATEWAY", "STRIPE_SANDBOX"):
         env.setdefault(f"{prefix}_LOG_FORMAT", "console")
     if sandboxed:
@@ -151,6 +185,7 @@ def main() -> int:
                 return 1
         print("Tollgate: seeding the demo publications and tiers...", flush=True)
         subprocess.run([str(BIN / "membership"), "demo", "seed"], env=env, check=True)
+        env.setdefault("GATEWAY_MEMBERSHIP_API_KEY", gateway_api_key(env, data))
         services.start("membership", "membership", "run")
         services.start("gateway", "gateway", "run")
         if not services.wait_ready(

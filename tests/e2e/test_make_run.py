@@ -1,5 +1,7 @@
 """`make run` for real: both services come up ready, a new reader signs in over HTTP through the
-gateway (link from the outbox, session, refresh, sign out everywhere), and Ctrl-C stops both."""
+gateway (link from the outbox, session, refresh, sign out everywhere), meets the paywall, spends a
+free unlock, subscribes through the sandbox's checkout and reads everything the tier opens; a
+demo author makes a friend link; and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,8 +34,19 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass
+class Running:
+    gateway: str
+    membership: str
+    sandbox: str
+    proc: subprocess.Popen[str]
+    # Everything the services print after the start, read continuously so the pipe never fills.
+    log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     gateway_port, membership_port, sandbox_port = free_port(), free_port(), free_port()
     env = {
         k: v
@@ -67,16 +82,24 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     output = "".join(lines)
     assert "Tollgate is up." in output, output
     assert f"http://127.0.0.1:{gateway_port}/" in output
-    yield f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{membership_port}", proc
+    run = Running(
+        f"http://127.0.0.1:{gateway_port}",
+        f"http://127.0.0.1:{membership_port}",
+        f"http://127.0.0.1:{sandbox_port}",
+        proc,
+    )
+    run.reader = threading.Thread(target=lambda: run.log.extend(proc.stdout or []), daemon=True)
+    run.reader.start()
+    yield run
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
-def test_both_services_are_ready(running: tuple[str, str, subprocess.Popen[str]]) -> None:
-    gateway, membership, _ = running
+def test_both_services_are_ready(running: Running) -> None:
+    gateway, membership = running.gateway, running.membership
     assert httpx.get(f"{membership}/health/ready").json()["checks"] == {"database": "ok"}
-    assert httpx.get(f"{gateway}/health/ready").json()["checks"] == {"membership": "ok"}
+    assert httpx.get(f"{gateway}/health/ready").json()["checks"] == {"keys": "ok"}
     assert httpx.get(f"{membership}/schema/openapi.json").status_code == 200
     demo = httpx.get(f"{gateway}/api/publications").json()
     assert {p["slug"] for p in demo} == {"the-gazette", "field-notes"}
@@ -87,8 +110,8 @@ def test_both_services_are_ready(running: tuple[str, str, subprocess.Popen[str]]
     assert httpx.get(f"{gateway}/api/platform/tiers").json()[0]["entitlement_keys"] == ["member"]
 
 
-def test_a_new_reader_signs_in_end_to_end(running: tuple[str, str, subprocess.Popen[str]]) -> None:
-    gateway, _, _ = running
+def test_a_new_reader_signs_in_end_to_end(running: Running) -> None:
+    gateway = running.gateway
     with httpx.Client(base_url=gateway) as browser:
         asked = browser.post("/api/auth/sign-in", json={"email": "newcomer@example.com", "next": "/welcome"})
         assert asked.status_code == 202
@@ -115,14 +138,82 @@ def test_a_new_reader_signs_in_end_to_end(running: tuple[str, str, subprocess.Po
         assert browser.get("/api/me").status_code == 401
 
 
-def test_ctrl_c_stops_both_cleanly(running: tuple[str, str, subprocess.Popen[str]]) -> None:
-    gateway, membership, proc = running
+def sign_in(browser: httpx.Client, email: str) -> None:
+    assert browser.post("/api/auth/sign-in", json={"email": email}).status_code == 202
+    mail = browser.get("/dev/outbox/messages", params={"to": email}).json()
+    link = re.search(r"/auth/sign-in/confirm\?token=(\S+)", mail[0]["body"])
+    assert link
+    assert browser.post("/auth/sign-in/confirm", data={"token": link.group(1)}).status_code == 303
+
+
+def test_a_reader_meets_the_paywall_unlocks_a_story_subscribes_and_reads_everything(
+    running: Running,
+) -> None:
+    gateway, sandbox = running.gateway, running.sandbox
+    with httpx.Client(base_url=gateway, timeout=30) as browser:
+        shut = browser.get("/stories/the-night-press")
+        assert shut.headers["tollgate-access"] == 'teaser; reason="sign_in"'
+        assert "Supporter" in shut.text and "Tollgate Member" not in shut.text  # only tiers that open it
+        price = re.search(r'name="price_id" value="([^"]+)"', shut.text)
+        assert price
+
+        sign_in(browser, "subscriber@example.com")
+        unlocked = browser.get("/stories/the-night-press")
+        assert unlocked.headers["tollgate-access"] == 'full; reason="free_unlock"'
+        assert unlocked.headers["tollgate-unlocks-left"] == "2"
+
+        started = browser.post(
+            "/account/checkout",
+            data={"price_id": price.group(1), "return_to": "/stories/letters-from-the-bindery"},
+            headers={"origin": gateway},
+        )
+        assert started.status_code == 303, started.text
+        session = re.search(r"(cs_[A-Za-z0-9_]+)", started.headers["location"])
+        assert session and started.headers["location"].startswith(sandbox)
+        paid = httpx.post(
+            f"{sandbox}/_sandbox/checkout/{session.group(1)}/pay", json={"card": "4242424242424242"}
+        )
+        assert paid.status_code == 200, paid.text
+        assert "/stories/letters-from-the-bindery" in paid.json()["redirect"]
+        httpx.post(f"{sandbox}/_sandbox/delivery/wait", json={"timeout": 30})
+        # Membership applies the webhooks from its inbox in the background; the read converges.
+        deadline = time.monotonic() + 30
+        while True:
+            story = browser.get("/stories/letters-from-the-bindery")
+            if story.headers["tollgate-access"] == 'full; reason="entitled"' or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert story.headers["tollgate-access"] == 'full; reason="entitled"'
+        # A member spends no unlocks: still two left for other publications' stories.
+        other = browser.get("/stories/counting-stars-in-town")
+        assert other.headers["tollgate-unlocks-left"] == "2"
+
+
+def test_a_demo_author_makes_a_friend_link_that_opens_the_story_for_anyone(
+    running: Running,
+) -> None:
+    gateway = running.gateway
+    with httpx.Client(base_url=gateway, timeout=30) as author:
+        sign_in(author, "jonas@gazette.example")
+        made = author.post(
+            "/stories/the-night-press/friend-links", headers={"accept": "application/json", "origin": gateway}
+        )
+        assert made.status_code == 201, made.text
+        url = made.json()["url"]
+    anyone = httpx.get(url)
+    assert anyone.headers["tollgate-access"] == 'full; reason="friend_link"'
+
+
+def test_ctrl_c_stops_both_cleanly(running: Running) -> None:
+    proc = running.proc
     os.killpg(proc.pid, signal.SIGINT)
     # make itself always ends on Ctrl-C by re-raising SIGINT once its recipe has finished.
     assert proc.wait(timeout=30) in (0, -signal.SIGINT, 128 + signal.SIGINT)
-    rest = proc.stdout.read() if proc.stdout else ""  # to EOF: every process holding the pipe has exited
+    assert running.reader is not None
+    running.reader.join(timeout=30)  # to EOF: every process holding the pipe has exited
+    rest = "".join(running.log)
     assert "Stopping Tollgate..." in rest and "Stopped." in rest
     assert rest.count("Application shutdown complete") == 3, rest  # membership, gateway, sandbox
     assert "stopped unexpectedly" not in rest
-    for url in (gateway, membership):
+    for url in (running.gateway, running.membership, running.sandbox):
         assert not listening(int(url.rsplit(":", 1)[1]))

@@ -24,6 +24,8 @@ from litestar.enums import ScopeType
 from litestar.response import Redirect
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
+from tests.conftest import empty_tables
+from tests.gateway.stack import Membership, prepare_membership, running_membership
 from tests.servers import bound_socket, serve
 
 from gateway.app import create_app
@@ -200,3 +202,14 @@ def settings(upstream: Upstream) -> Settings:
 async def gateway(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with gateway_client(settings) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+async def membership(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Membership]:
+    """The real membership over HTTP for one test module, with the gateway's API key; emptied after."""
+    api_key = await prepare_membership(database_url)
+    async with running_membership(database_url, tmp_path_factory.mktemp("membership"), api_key) as running:
+        yield running
+    await empty_tables(database_url)

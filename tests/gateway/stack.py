@@ -67,6 +67,7 @@ class Membership:
     url: str
     database_url: str
     api_key: str
+    data_dir: Path
 
     async def sign_in(self, email: str) -> httpx.AsyncClient:
         """A client signed in to membership as this reader (made if new); its cookies hold the session."""
@@ -93,6 +94,16 @@ class Membership:
         await client.aclose()
         assert isinstance(token, str)
         return token
+
+    async def spend_unlock(self, reader_id: str, story_id: str, publication: str = "the-gazette") -> None:
+        """Records a free unlock for the reader, as the gateway would."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            answer = await client.post(
+                "/api/unlocks",
+                json={"reader_id": reader_id, "publication": publication, "story_id": story_id},
+                headers={"authorization": f"Bearer {self.api_key}"},
+            )
+        assert answer.status_code == 200, answer.text
 
     async def comp(self, email: str, publication: str) -> dict[str, Any]:
         """The publication's owner gives this reader a comp (so their tokens carry `pub:<slug>`)."""
@@ -126,7 +137,7 @@ async def running_membership(database_url: str, data_dir: Path, api_key: str) ->
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = make_settings(database_url, data_dir, public_url=GATEWAY_URL, stripe_workers=0)
     with serve(create_membership(settings), sock=sock):
-        yield Membership(url, database_url, api_key)
+        yield Membership(url, database_url, api_key, data_dir)
 
 
 def gateway_settings(membership_url: str, api_key: str, stories: Path, **overrides: Any) -> GatewaySettings:

@@ -13,31 +13,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import empty_tables
 from tests.gateway.stack import (
     SECRET,
     Gateway,
     Membership,
     foreign_token,
     gateway_settings,
-    prepare_membership,
     running_gateway,
-    running_membership,
     unique_email,
     write_story,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-@pytest.fixture(scope="module")
-async def membership(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Membership]:
-    api_key = await prepare_membership(database_url)
-    async with running_membership(database_url, tmp_path_factory.mktemp("membership"), api_key) as running:
-        yield running
-    await empty_tables(database_url)
 
 
 @pytest.fixture

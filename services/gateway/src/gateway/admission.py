@@ -176,7 +176,15 @@ class Gatekeeper:
             return None, None
         admission.set_cookies.extend(refreshed.set_cookies)
         self.metrics.token_refreshes.inc()
-        return await self._verify(refreshed.token)
+        claims, problem = await self._verify(refreshed.token)
+        if claims is None:
+            # A token membership has just issued should always verify: the settings disagree.
+            log.error(
+                "a fresh token from membership was refused; check GATEWAY_PUBLIC_URL or GATEWAY_TOKEN_ISSUER",
+                problem=problem,
+                issuer=self.settings.issuer,
+            )
+        return claims, problem
 
     async def _metered(
         self, access: StoryAccess, admission: Admission, claims: AccessClaims, session: str | None
