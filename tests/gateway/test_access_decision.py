@@ -183,6 +183,42 @@ CASES = [
         _full(Reason.FRIEND_LINK),
         id="friend-link-beats-refused-token",
     ),
+    # 4 and 5 for readers who are not signed in, when the anonymous allowance (a cookie) is on.
+    pytest.param(
+        MEMBERS,
+        Reader(metered_anonymously=True, unlock_allowance=2),
+        _full(Reason.FREE_UNLOCK, record_unlock=True, unlocks_left=1),
+        id="anonymous-allowance-opens-and-records",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(
+            metered_anonymously=True,
+            unlocked_this_month=frozenset({"tide-tables"}),
+            unlocks_used=2,
+            unlock_allowance=2,
+        ),
+        _full(Reason.UNLOCKED_BEFORE, unlocks_left=0),
+        id="anonymous-allowance-rereading-is-free",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(metered_anonymously=True, unlocks_used=2, unlock_allowance=2),
+        _teaser(Reason.SIGN_IN, unlocks_left=0),
+        id="anonymous-allowance-spent-invites-sign-in",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(metered_anonymously=True, token_problem="expired", unlocks_used=2, unlock_allowance=2),
+        _teaser(Reason.SIGN_IN, unlocks_left=0),
+        id="anonymous-allowance-spent-with-refused-token-invites-sign-in",
+    ),
+    pytest.param(
+        PUBLIC,
+        Reader(metered_anonymously=True, unlock_allowance=2),
+        _full(Reason.PUBLIC),
+        id="anonymous-allowance-not-spent-on-public",
+    ),
 ]
 
 
@@ -211,6 +247,7 @@ _readers = st.builds(
     token_keys=st.none() | st.frozensets(_keys),
     token_problem=st.none() | st.sampled_from(["expired", "stale", "invalid"]),
     signed_in=st.booleans(),
+    metered_anonymously=st.booleans(),
     friend_link_story=st.none() | _ids,
     unlocked_this_month=st.frozensets(_ids),
     unlocks_used=st.integers(min_value=0, max_value=10),

@@ -71,7 +71,8 @@ async def test_openapi_document_lists_health_but_not_the_forward(gateway: Client
     assert response.status_code == 200
     document = response.json()
     assert document["info"]["title"] == "Tollgate gateway"
-    assert {"/health/live", "/health/ready"} <= set(document["paths"])
+    assert {"/health/live", "/health/ready", "/stories/{story_id}"} <= set(document["paths"])
+    assert "402" in document["paths"]["/stories/{story_id}"]["get"]["responses"]
     prefixes = Settings().forwarded_prefixes
     assert not [path for path in document["paths"] if path.startswith(prefixes)]
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 from litestar import HttpMethod, MediaType, Request, get, post, route
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
@@ -130,7 +131,30 @@ def _if_none_match(request: Request[Any, Any, Any]) -> set[str]:
     return {tag.strip() for tag in value.split(",") if tag.strip()}
 
 
-@route("/stories/{story_id:str}", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
+@route(
+    "/stories/{story_id:str}",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    summary="A story: in full, or its teaser and the paywall",
+    description=(
+        "HTML unless the client prefers JSON. The reader is the `Authorization: Bearer` access token, "
+        "else the `tollgate_access` cookie; a `tollgate_session` cookie renews an expired token. "
+        "`?friend=` carries a friend link's code. Answers carry `Tollgate-Access: full|teaser|unavailable; "
+        'reason="..."` and, when metered, `Tollgate-Unlocks-Left`.'
+    ),
+    tags=["stories"],
+    responses={
+        402: ResponseSpec(
+            None,
+            description="JSON only: member-only story, not opened for this reader. Problem details with "
+            "`reason`, `unlocks_left`, `sign_in`, `story` (teaser only) and `offers` (tiers, prices, checkout).",
+        ),
+        502: ResponseSpec(None, description="The story origin is unavailable."),
+        503: ResponseSpec(
+            None, description="Membership was needed (free unlock, renewal, friend link) and is down."
+        ),
+        504: ResponseSpec(None, description="The story origin did not answer in time."),
+    },
+)
 async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -> ASGIResponse:
     story = await fetch_story(request, story_id) if is_slug(story_id) else None
     if story is None:
@@ -255,7 +279,12 @@ async def _unavailable(
     return _response(request, 503, body, MediaType.HTML, headers, admission.set_cookies)
 
 
-@post("/stories/{story_id:str}/friend-links", include_in_schema=False, status_code=201)
+@post(
+    "/stories/{story_id:str}/friend-links",
+    status_code=201,
+    summary="Make a friend link for this story (its author, or the publication's staff)",
+    tags=["stories"],
+)
 async def make_friend_link(request: Request[Any, Any, Any], story_id: FromPath[str]) -> ASGIResponse:
     """A friend link for this story, made by its author or by the publication's staff."""
     gatekeeper = gatekeeper_of(request)
