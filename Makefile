@@ -35,6 +35,7 @@ bench: env
 	$(UV) run --no-sync python -m bench.webhooks
 	$(UV) run --no-sync python -m bench.tokens
 	$(UV) run --no-sync python -m bench.access_check
+	$(UV) run --no-sync python -m bench.gateway
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py

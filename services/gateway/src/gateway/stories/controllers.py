@@ -145,8 +145,9 @@ def _if_none_match(request: Request[Any, Any, Any]) -> set[str]:
     responses={
         402: ResponseSpec(
             None,
-            description="JSON only: member-only story, not opened for this reader. Problem details with "
-            "`reason`, `unlocks_left`, `sign_in`, `story` (teaser only) and `offers` (tiers, prices, checkout).",
+            description="JSON only: member-only story, not opened for this reader. Problem details "
+            "with `reason`, `unlocks_left`, `sign_in`, `story` (teaser only) and `offers` "
+            "(tiers, prices, checkout).",
         ),
         502: ResponseSpec(None, description="The story origin is unavailable."),
         503: ResponseSpec(
