@@ -183,6 +183,18 @@ CASES = [
         _full(Reason.FRIEND_LINK),
         id="friend-link-beats-refused-token",
     ),
+    pytest.param(
+        MEMBERS,
+        Reader(signed_in=True, unlocks_used=1, may_spend=False),
+        _teaser(Reason.UNLOCK_AVAILABLE, unlocks_left=2),
+        id="a-look-that-is-not-a-read-spends-nothing",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(signed_in=True, unlocked_this_month=frozenset({"tide-tables"}), may_spend=False),
+        _full(Reason.UNLOCKED_BEFORE, unlocks_left=3),
+        id="a-look-at-an-unlocked-story-opens-it",
+    ),
     # 4 and 5 for readers who are not signed in, when the anonymous allowance (a cookie) is on.
     pytest.param(
         MEMBERS,
@@ -248,6 +260,7 @@ _readers = st.builds(
     token_problem=st.none() | st.sampled_from(["expired", "stale", "invalid"]),
     signed_in=st.booleans(),
     metered_anonymously=st.booleans(),
+    may_spend=st.booleans(),
     friend_link_story=st.none() | _ids,
     unlocked_this_month=st.frozensets(_ids),
     unlocks_used=st.integers(min_value=0, max_value=10),
@@ -255,13 +268,19 @@ _readers = st.builds(
 )
 
 
+SHUT = {Reason.SIGN_IN, Reason.SUBSCRIBE, Reason.TOKEN_REFUSED, Reason.UNLOCK_AVAILABLE}
+
+
 @given(story=_stories, reader=_readers)
 def test_decision_invariants(story: StoryAccess, reader: Reader) -> None:
     decision = decide(story, reader)
     if not decision.full:
-        assert decision.reason in {Reason.SIGN_IN, Reason.SUBSCRIBE, Reason.TOKEN_REFUSED}
+        assert decision.reason in SHUT
     else:
-        assert decision.reason not in {Reason.SIGN_IN, Reason.SUBSCRIBE, Reason.TOKEN_REFUSED}
+        assert decision.reason not in SHUT
+    if decision.reason is Reason.UNLOCK_AVAILABLE or decision.record_unlock:
+        # Only a read spends, and only a read that may.
+        assert reader.may_spend == decision.record_unlock
     if decision.record_unlock:
         assert decision.reason is Reason.FREE_UNLOCK
         assert decision.unlocks_left is not None

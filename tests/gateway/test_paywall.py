@@ -259,3 +259,18 @@ async def test_the_author_named_by_the_origin_makes_friend_links_for_their_own_s
             "/stories/mine/friend-links", headers={**cookies, "origin": "https://evil.example"}
         )
         assert forged.status_code == 403
+
+
+async def test_head_and_prefetch_never_spend_a_free_unlock(gateway: Gateway, membership: Membership) -> None:
+    session, _ = await membership.session_of(unique_email())
+    cookies = {"cookie": f"tollgate_session={session}"}
+    for headers in ({}, {"sec-purpose": "prefetch"}, {"purpose": "prefetch"}):
+        method = "HEAD" if not headers else "GET"
+        look = await gateway.request(method, "/stories/night-press", headers={**cookies, **headers})
+        assert look.headers["tollgate-access"] == 'teaser; reason="unlock_available"'
+        assert look.headers["tollgate-unlocks-left"] == "3"
+        assert look.headers["cache-control"] == "no-store"
+        assert SECRET not in look.text
+    read = await gateway.get("/stories/night-press", headers=cookies)
+    assert read.headers["tollgate-access"] == 'full; reason="free_unlock"'
+    assert read.headers["tollgate-unlocks-left"] == "2"

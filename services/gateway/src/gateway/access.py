@@ -16,7 +16,9 @@ The order, and why each step sits where it does:
    nothing, so it comes before the reader's own unlocks; a link for another story opens nothing.
 4. A signed-in reader (valid session, no entitling token): a story already unlocked this month is
    read again for free; otherwise, with unlocks left, the caller must record one unlock at
-   membership before serving the full text. The decision says how many remain after it. When the
+   membership before serving the full text. The decision says how many remain after it. A request
+   that is not a read (HEAD, a browser's prefetch) never spends one: it gets the teaser, saying an
+   unlock is available. When the
    gateway's anonymous allowance is switched on, a reader who is not signed in is metered the same
    way against a signed cookie, and is invited to sign in once it is spent.
 5. Otherwise the teaser and the paywall, saying why: an anonymous reader is invited to sign in; a
@@ -48,6 +50,7 @@ class Reason(StrEnum):
     SIGN_IN = "sign_in"
     SUBSCRIBE = "subscribe"
     TOKEN_REFUSED = "token_refused"  # noqa: S105 (a reason, not a secret)
+    UNLOCK_AVAILABLE = "unlock_available"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class Reader:
     # Unlocks spent this month at this publication, and how many the publication grants.
     unlocks_used: int = 0
     unlock_allowance: int = DEFAULT_UNLOCK_ALLOWANCE
+    # Whether this request may spend an unlock: not a HEAD, not a browser's speculative prefetch.
+    may_spend: bool = True
 
     def __post_init__(self) -> None:
         # Negative counts would make "unlocks left" meaningless; they are a caller bug.
@@ -134,8 +139,11 @@ def decide(story: StoryAccess, reader: Reader) -> Decision:
         if story.story_id in reader.unlocked_this_month:
             return Decision(full=True, reason=Reason.UNLOCKED_BEFORE, unlocks_left=left)
         # 4b. A free unlock: the caller records it first, and the reader sees what remains after.
-        if left > 0:
+        if left > 0 and reader.may_spend:
             return Decision(full=True, reason=Reason.FREE_UNLOCK, record_unlock=True, unlocks_left=left - 1)
+        # 4c. A look that is not a read (HEAD, prefetch) spends nothing: the teaser, saying one is there.
+        if left > 0:
+            return Decision(full=False, reason=Reason.UNLOCK_AVAILABLE, unlocks_left=left)
         # 5. Known reader, nothing left: the way in is a subscription.
         if reader.signed_in:
             return Decision(full=False, reason=Reason.SUBSCRIBE, unlocks_left=0)

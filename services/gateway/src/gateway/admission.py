@@ -54,6 +54,15 @@ class Admission:
     friend_code: bool = False
 
 
+def may_spend(request: Request[Any, Any, Any]) -> bool:
+    """Whether this request is a read that may spend a free unlock: not HEAD, not a prefetch."""
+    if request.method == "HEAD":
+        return False
+    # Browsers' speculative loads say so (Sec-Purpose: prefetch; older: Purpose / X-Moz).
+    purpose = " ".join(request.headers.get(h, "") for h in ("sec-purpose", "purpose", "x-moz")).lower()
+    return "prefetch" not in purpose and "prerender" not in purpose
+
+
 def _token_problem(exc: InvalidToken) -> str:
     if isinstance(exc, TokenExpired):
         return "stale" if "stale" in exc.reason else "expired"
@@ -140,7 +149,9 @@ class Gatekeeper:
         # 4. A signed-in reader: current entitlements first, then free unlocks.
         if claims is not None:
             try:
-                return await self._metered(access, admission, claims, session if not refreshed else None)
+                return await self._metered(
+                    access, admission, claims, session if not refreshed else None, may_spend(request)
+                )
             except MembershipDown as exc:
                 admission.unavailable = str(exc)
                 return admission
@@ -187,7 +198,12 @@ class Gatekeeper:
         return claims, problem
 
     async def _metered(
-        self, access: StoryAccess, admission: Admission, claims: AccessClaims, session: str | None
+        self,
+        access: StoryAccess,
+        admission: Admission,
+        claims: AccessClaims,
+        session: str | None,
+        spend: bool,
     ) -> Admission:
         admission.reader_id = claims.sub
         keys = frozenset(claims.ent)
@@ -213,6 +229,7 @@ class Gatekeeper:
             unlocked_this_month=frozenset(status.stories),
             unlocks_used=status.used,
             unlock_allowance=status.allowance,
+            may_spend=spend,
         )
         decision = decide(access, facts)
         if decision.record_unlock:
@@ -257,6 +274,7 @@ class Gatekeeper:
             unlocked_this_month=read,
             unlocks_used=len(read),
             unlock_allowance=self.free_reads.allowance,
+            may_spend=may_spend(request),
         )
         decision = decide(access, facts)
         if decision.record_unlock:

@@ -184,6 +184,9 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
     else:
         headers["cache-control"] = "private, no-cache"
         headers["vary"] = READER_VARY
+    if decision.reason is Reason.UNLOCK_AVAILABLE:
+        # A prefetched teaser must not stand in for the real read, which would open the story.
+        headers["cache-control"] = "no-store"
     if admission.friend_code:
         # The code is in the URL: keep the answer out of every cache and the URL out of referrers.
         headers["cache-control"] = "private, no-store"

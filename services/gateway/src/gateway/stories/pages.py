@@ -67,6 +67,12 @@ def paywall_for(decision: Decision, publication_name: str, anonymous_allowance: 
             "Your free stories come back next month.",
             sign_in=False,
         )
+    if decision.reason is Reason.UNLOCK_AVAILABLE:
+        return Paywall(
+            "This story is for members",
+            "Open it to read it with one of your free stories this month.",
+            sign_in=False,
+        )
     if decision.reason is Reason.TOKEN_REFUSED:
         return Paywall(
             "Please sign in again",
