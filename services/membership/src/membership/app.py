@@ -144,7 +144,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Tollgate membership",
             version="0.1.0",
-            description="Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants.",
+            description=(
+                "Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants, "
+                "free unlocks, friend links."
+            ),
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
         ),
