@@ -264,3 +264,12 @@ async def test_deleted_and_added_files_are_noticed(tmp_path: Path) -> None:
     (tmp_path / "b-story.md").write_text(story_file("b-story"), encoding="utf-8")
     assert [s.id for s in await origin.stories()] == ["b-story"]
     assert await origin.story("a-story") is None
+
+
+async def test_sample_authors_are_the_demo_readers_so_they_can_make_friend_links() -> None:
+    from membership.demo import DEMO_AUTHORS
+
+    authors = {str(author.id): author.name for author in DEMO_AUTHORS}
+    stories = await FileOrigin(DEFAULT_SAMPLES).stories()
+    assert {story.author_id for story in stories} == set(authors)
+    assert all(authors[story.author_id] == story.author for story in stories if story.author_id)
