@@ -36,6 +36,7 @@ from membership.publications.controllers import PublicationApi
 from membership.sessions.controllers import AccountApi, SessionApi
 from membership.settings import Settings
 from membership.signin.controllers import SignInApi, SignInPages
+from membership.stats.controllers import StatsApi
 from membership.stripe_events.controllers import StripeWebhook
 from membership.stripe_events.worker import InboxWorker
 from membership.subscriptions.controllers import AccountCheckout, BillingApi, MySubscriptionsApi
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         FriendLinkServiceApi,
         PublicationFriendLinkApi,
         MyFriendLinkApi,
+        StatsApi,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)

@@ -1,0 +1,42 @@
+"""The stats series over the API: for staff, or keys with `members:read`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.members.controllers import SCOPE
+from membership.publications.access import viewable_publication
+from membership.publications.models import Publication
+from membership.stats.schemas import Interval, StatsOut
+from membership.stats.services import MAX_PERIODS, StatsService
+
+
+class StatsApi(Controller):
+    path = "/api/publications/{slug:str}/stats"
+    tags = ["stats"]
+    dependencies = {"publication": viewable_publication(SCOPE)}
+
+    @get(
+        "/",
+        summary="Active members, MRR, new and churned members, trials and past-due, period by period",
+        description=(
+            "One point per calendar week (from Monday, UTC) or month (UTC), oldest first; the last "
+            "is the current period, measured now. Snapshot numbers are at the period's end; new and "
+            "churned count what happened within it. MRR is in minor units a month: active and "
+            "past-due subscriptions' list prices, a yearly price divided by 12; trials are not in it."
+        ),
+    )
+    async def stats(
+        self,
+        publication: NamedDependency[Publication],
+        db_session: NamedDependency[AsyncSession],
+        interval: FromQuery[Interval] = "month",
+        periods: Annotated[int, QueryParameter(ge=1, le=MAX_PERIODS)] = 12,
+    ) -> StatsOut:
+        series = await StatsService(db_session).series(publication, interval=interval, periods=periods)
+        return StatsOut.of(publication.slug, series)
