@@ -17,6 +17,7 @@ from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
+from membership.account.controllers import AccountPages
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
 from membership.comps.controllers import CompApi
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         TierApi,
         BillingApi,
         AccountCheckout,
+        AccountPages,
         MySubscriptionsApi,
         StripeWebhook,
         TokenApi,

@@ -1,0 +1,216 @@
+"""`/account`: the reader's "My membership" page and its forms (cancel, resume, billing, sign out).
+
+Plain HTML forms that answer 303 (post, redirect, get), so the pages work without JavaScript. A
+form posted from another site is refused by its `Origin` (SameSite=Lax cookies are the other
+half). Whatever goes wrong is shown as a page with a sentence, never as JSON or a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import structlog
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.account.services import AccountService
+from membership.grants.services import GrantService
+from membership.sessions.cookies import cleared_cookie, reader_cookie
+from membership.sessions.models import ReaderSession
+from membership.sessions.services import SessionEnded, SessionService
+from membership.settings import Settings
+from membership.subscriptions.controllers import same_origin
+from membership.subscriptions.services import SubscriptionService
+from tollgate_common.problems import NotFound, TollgateError
+
+log = structlog.get_logger(__name__)
+HERE = "/account"
+NO_STORE = {"cache-control": "no-store"}
+# The words behind `/account?notice=...`: only these, so a link cannot put its own text on the page.
+NOTICES = {
+    "cancelled": "Your subscription is cancelled at the end of its period. You keep access until then, "
+    "and you can resume it before that date.",
+    "resumed": "Your subscription is resumed: it renews as before.",
+    "session-ended": "That device is signed out.",
+    "no-billing": "You have no billing account yet: one is made when you first subscribe.",
+}
+
+
+def provide_account(
+    db_session: NamedDependency[AsyncSession],
+    sessions: NamedDependency[SessionService],
+    subscriptions: NamedDependency[SubscriptionService],
+) -> AccountService:
+    return AccountService(db_session, sessions, subscriptions)
+
+
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
+    """The account pages' errors, for people: the sentence, a way back, the right status."""
+    if isinstance(exc, TollgateError):
+        status, detail, headers = exc.status_code, exc.detail, exc.headers
+    elif isinstance(exc, HTTPException):
+        status, headers = exc.status_code, dict(exc.headers or {})
+        detail = (
+            "The form was not filled in as this page expects. Please go back and try again."
+            if status == 400
+            else HTTPStatus(status).phrase + "."
+        )
+    else:
+        log.exception("unhandled error", path=request.url.path, exc_info=exc)
+        status, detail, headers = 500, "Something went wrong on our side; it has been logged.", {}
+    return Template(
+        "account_error.html",
+        context={"title": HTTPStatus(status).phrase, "message": detail},
+        status_code=status,
+        headers={**headers, **NO_STORE},
+    )
+
+
+def _to_sign_in() -> Redirect:
+    return Redirect(f"/auth/sign-in?{urlencode({'next': HERE})}", status_code=303)
+
+
+def _signed_out_cookies(settings: Settings) -> list[Cookie]:
+    # The access token goes too, so this browser is shut out at once, not when the token expires.
+    return [cleared_cookie(settings), reader_cookie(settings, settings.access_cookie, "", 0)]
+
+
+async def _current(
+    request: Request[Any, Any, Any], sessions: SessionService, settings: Settings
+) -> ReaderSession | None:
+    try:
+        reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
+    except SessionEnded:
+        # Includes a reused cookie: its session was revoked, and the 303 that follows commits that.
+        return None
+    return reader_session
+
+
+class AccountPages(Controller):
+    path = HERE
+    tags = ["account"]
+    include_in_schema = False
+    dependencies = {"account": Provide(provide_account, sync_to_thread=False)}
+    exception_handlers = {TollgateError: error_page, HTTPException: error_page, Exception: error_page}
+
+    @get("/")
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        account: NamedDependency[AccountService],
+        notice: FromQuery[str] = "",
+    ) -> Template | Redirect:
+        current = await _current(request, sessions, settings)
+        if current is None:
+            return _to_sign_in()
+        view = await account.page(current.reader, current)
+        context = {"account": view, "notice": NOTICES.get(notice, "")}
+        return Template("account.html", context=context, headers=NO_STORE)
+
+    @get("/signed-out")
+    async def signed_out(self, everywhere: FromQuery[bool] = False) -> Template:
+        return Template("account_signed_out.html", context={"everywhere": everywhere}, headers=NO_STORE)
+
+    @post("/subscriptions/{subscription_id:uuid}/cancel", status_code=303, guards=[same_origin])
+    async def cancel(
+        self,
+        subscription_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        subscriptions: NamedDependency[SubscriptionService],
+    ) -> Redirect:
+        return await self._set_cancel(subscription_id, True, request, sessions, settings, subscriptions)
+
+    @post("/subscriptions/{subscription_id:uuid}/resume", status_code=303, guards=[same_origin])
+    async def resume(
+        self,
+        subscription_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        subscriptions: NamedDependency[SubscriptionService],
+    ) -> Redirect:
+        return await self._set_cancel(subscription_id, False, request, sessions, settings, subscriptions)
+
+    @staticmethod
+    async def _set_cancel(
+        subscription_id: UUID,
+        value: bool,
+        request: Request[Any, Any, Any],
+        sessions: SessionService,
+        settings: Settings,
+        subscriptions: SubscriptionService,
+    ) -> Redirect:
+        current = await _current(request, sessions, settings)
+        if current is None:
+            return _to_sign_in()
+        sub = await subscriptions.owned(current.reader_id, subscription_id)
+        await subscriptions.set_cancel_at_period_end(sub, value)
+        return Redirect(f"{HERE}?notice={'cancelled' if value else 'resumed'}", status_code=303)
+
+    @post("/portal", status_code=303, guards=[same_origin])
+    async def portal(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        subscriptions: NamedDependency[SubscriptionService],
+    ) -> Redirect:
+        current = await _current(request, sessions, settings)
+        if current is None:
+            return _to_sign_in()
+        customer = await subscriptions.customer_of(current.reader)
+        if customer is None:
+            return Redirect(f"{HERE}?notice=no-billing", status_code=303)
+        url = await subscriptions.stripe.create_portal(
+            customer=customer, return_url=f"{settings.public_url}{HERE}"
+        )
+        return Redirect(url, status_code=303)
+
+    @post("/sessions/{session_id:uuid}/sign-out", status_code=303, guards=[same_origin])
+    async def sign_out_one(
+        self,
+        session_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+    ) -> Redirect:
+        current = await _current(request, sessions, settings)
+        if current is None:
+            return _to_sign_in()
+        # Already signed out (a second click), or not theirs: nothing to do either way.
+        with contextlib.suppress(NotFound):
+            await sessions.revoke(current.reader_id, session_id)
+        if session_id == current.id:
+            return Redirect(f"{HERE}/signed-out", status_code=303, cookies=_signed_out_cookies(settings))
+        return Redirect(f"{HERE}?notice=session-ended", status_code=303)
+
+    @post("/sign-out-everywhere", status_code=303, guards=[same_origin])
+    async def sign_out_everywhere(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+        grants: NamedDependency[GrantService],
+    ) -> Redirect:
+        current = await _current(request, sessions, settings)
+        if current is None:
+            return _to_sign_in()
+        await sessions.revoke_all(current.reader_id)
+        # Access tokens already out become stale too: the revocation feed tells every gateway.
+        await grants.bump_version(current.reader_id)
+        return Redirect(
+            f"{HERE}/signed-out?everywhere=true", status_code=303, cookies=_signed_out_cookies(settings)
+        )

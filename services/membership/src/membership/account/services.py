@@ -1,0 +1,142 @@
+"""Gathering the reader's account page: subscriptions, entitlements, free stories and sessions.
+
+A handful of queries whatever the reader has: publication names for every tier and key in one,
+this month's free stories across publications in one (only those the reader has used; the others
+are untouched by definition).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from membership.account.schemas import (
+    AccountView,
+    EntitlementView,
+    FreeStoriesView,
+    SessionView,
+    SubscriptionView,
+)
+from membership.account.words import (
+    LIVE_STATUSES,
+    day,
+    day_and_time,
+    device,
+    entitlement_name,
+    money,
+    source_words,
+    subscription_state,
+)
+from membership.grants.services import GrantService
+from membership.lib.clock import utcnow
+from membership.publications.models import Publication
+from membership.readers.models import Reader
+from membership.sessions.models import ReaderSession
+from membership.sessions.services import SessionService
+from membership.subscriptions.models import Subscription
+from membership.subscriptions.services import SubscriptionService
+from membership.unlocks.models import UnlockQuota
+from membership.unlocks.services import month_of
+
+PLATFORM = "Tollgate, on every publication"
+
+
+class AccountService:
+    def __init__(
+        self, session: AsyncSession, sessions: SessionService, subscriptions: SubscriptionService
+    ) -> None:
+        self.db = session
+        self.sessions = sessions
+        self.subscriptions = subscriptions
+        self.grants = GrantService(session)
+
+    async def page(self, reader: Reader, current: ReaderSession) -> AccountView:
+        subs = await self.subscriptions.of_reader(reader.id)
+        grants = await self.grants.live(reader.id)
+        names = await self._publication_names(
+            {s.tier.publication_id for s in subs if s.tier.publication_id is not None},
+            {g.key.removeprefix("pub:").partition(":")[0] for g in grants if g.key.startswith("pub:")},
+        )
+        by_id, by_slug = names
+        # Live ones first, then the newest; of_reader already orders by creation, newest first.
+        views = sorted((self._subscription(s, by_id) for s in subs), key=lambda v: not v.live)
+        entitlements = [
+            EntitlementView(
+                key=g.key,
+                name=entitlement_name(g.key, by_slug),
+                source=source_words(g.source),
+                until=day(g.ends_at),
+            )
+            for g in sorted(grants, key=lambda g: (g.key, g.source))
+        ]
+        return AccountView(
+            name=reader.display_name or reader.email,
+            email=reader.email,
+            subscriptions=views,
+            entitlements=entitlements,
+            free_stories=await self._free_stories(reader.id),
+            sessions=[_session(s, current.id) for s in await self.sessions.active(reader.id)],
+            has_billing=await self.subscriptions.customer_of(reader) is not None,
+        )
+
+    async def _publication_names(
+        self, ids: set[UUID], slugs: set[str]
+    ) -> tuple[dict[UUID, str], dict[str, str]]:
+        if not ids and not slugs:
+            return {}, {}
+        found = await self.db.scalars(
+            select(Publication).where(or_(Publication.id.in_(ids), Publication.slug.in_(slugs)))
+        )
+        publications = list(found)
+        return {p.id: p.name for p in publications}, {p.slug: p.name for p in publications}
+
+    def _subscription(self, sub: Subscription, names: dict[UUID, str]) -> SubscriptionView:
+        status, detail = subscription_state(
+            status=sub.status,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            current_period_end=sub.current_period_end,
+            trial_end=sub.trial_end,
+            ended_at=sub.ended_at,
+            canceled_at=sub.canceled_at,
+            revoked_at=sub.revoked_at,
+        )
+        live = sub.status in LIVE_STATUSES and sub.revoked_at is None
+        publication_id = sub.tier.publication_id
+        price = sub.price
+        return SubscriptionView(
+            id=sub.id,
+            tier_name=sub.tier.name,
+            where=PLATFORM if publication_id is None else names.get(publication_id, "a publication"),
+            price=f"{money(price.unit_amount, price.currency)} a {price.interval}" if price else "",
+            status=status,
+            detail=detail,
+            can_cancel=live and not sub.cancel_at_period_end,
+            can_resume=live and sub.cancel_at_period_end,
+            live=live,
+        )
+
+    async def _free_stories(self, reader_id: UUID) -> list[FreeStoriesView]:
+        rows = await self.db.execute(
+            select(Publication.name, Publication.free_unlocks_per_month, UnlockQuota.used)
+            .join(Publication, Publication.id == UnlockQuota.publication_id)
+            .where(UnlockQuota.reader_id == reader_id, UnlockQuota.month == month_of(utcnow()))
+            .order_by(Publication.name)
+        )
+        return [
+            FreeStoriesView(name, used, allowance, max(0, allowance - used))
+            for name, allowance, used in rows.tuples()
+            if used
+        ]
+
+
+def _session(s: ReaderSession, current_id: UUID) -> SessionView:
+    return SessionView(
+        id=s.id,
+        device=device(s.user_agent),
+        client_address=s.client_address,
+        signed_in=day(s.created_at),
+        last_used=day_and_time(s.last_seen_at),
+        current=s.id == current_id,
+    )
