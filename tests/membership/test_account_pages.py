@@ -261,7 +261,7 @@ async def test_a_subscriber_sees_the_tier_and_cancels_at_period_end_and_resumes(
         "Supporter",
         f"{slug.title()} · $5 a month",
         f"Active Renews on {renews}.",
-        f"Every member-only story in {slug.title()}, through your subscription",
+        f"Every member-only story in {slug.title()}, through your subscription.",
         "Cancel at period end for Supporter",
     )
     assert "Resume" not in text_of(page) and "no billing account" not in text_of(page)
@@ -270,7 +270,12 @@ async def test_a_subscriber_sees_the_tier_and_cancels_at_period_end_and_resumes(
     assert cancelled.status_code == 303 and cancelled.headers["location"] == "/account?notice=cancelled"
     page = await reader.get(cancelled.headers["location"])
     words = assert_page(
-        page, 200, "you can resume it before that date.", f"Cancelled Ends on {renews}.", "Resume Supporter"
+        page,
+        200,
+        "you can resume it before that date.",
+        f"Cancelled Ends on {renews}.",
+        "Resume Supporter",
+        f"Every member-only story in {slug.title()}, through your subscription, until {renews}.",
     )
     assert "Cancel at period end" not in words
     assert f"pub:{slug}" in (await reader.get("/api/me/entitlements")).json()["keys"]  # access stays

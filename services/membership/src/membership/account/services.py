@@ -62,12 +62,17 @@ class AccountService:
         by_id, by_slug = names
         # Live ones first, then the newest; of_reader already orders by creation, newest first.
         views = sorted((self._subscription(s, by_id) for s in subs), key=lambda v: not v.live)
+        # A renewing subscription's grant ends a little after the period (the renewal leeway) and
+        # moves on with every renewal: its date would only confuse; the subscription shows the renewal.
+        renewing = {
+            s.stripe_subscription_id for s in subs if s.status == "active" and not s.cancel_at_period_end
+        }
         entitlements = [
             EntitlementView(
                 key=g.key,
                 name=entitlement_name(g.key, by_slug),
                 source=source_words(g.source),
-                until=day(g.ends_at),
+                until="" if g.source == "subscription" and g.source_id in renewing else day(g.ends_at),
             )
             for g in sorted(grants, key=lambda g: (g.key, g.source))
         ]

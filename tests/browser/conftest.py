@@ -1,0 +1,175 @@
+"""Browser tests: Debian's chromium, headless, driven by Playwright, against the real system.
+
+`system` starts `make run` once per test session on free ports with its own data folder (both
+journeys share it) and stops it with Ctrl-C at the end. `browser` is chromium launched from
+`/usr/bin/chromium` (or `TOLLGATE_CHROMIUM`); Playwright never downloads a browser here. Without
+chromium the tests skip with the reason, except with `CI=true`, where they fail (`.ci/run`
+installs chromium). `new_page` gives each test a fresh browser context (its own cookies); pages
+are 1000 px wide, or a phone's 390 px with `new_page(phone=True)`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.helpers import ARTIFACTS, ROOT, System, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("TOLLGATE_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags chromium keeps calling Google's services, which on a
+# closed network means a flood of failing connections; the sandbox needs privileges we lack in CI.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT = 180.0
+DESKTOP: ViewportSize = {"width": 1000, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+ACTION_TIMEOUT_MS = 20_000
+
+NewPage = Callable[..., "Page"]
+
+
+def _skip_or_fail(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true requires the browser tests to run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        _skip_or_fail(
+            f"no chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) "
+            "or set TOLLGATE_CHROMIUM"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - a dev dependency, so only a broken environment
+        _skip_or_fail(f"Playwright for Python is not installed: {exc}")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[System]:
+    """`make run` on free ports with an empty data folder: migrated, seeded, all three services ready.
+
+    Depends on `browser` so that without chromium nothing is started only to be skipped.
+    """
+    gateway_port, membership_port, sandbox_port = free_port(), free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MEMBERSHIP_", "GATEWAY_", "STRIPE_SANDBOX_"))
+    }
+    env |= {
+        "GATEWAY_PORT": str(gateway_port),
+        "MEMBERSHIP_PORT": str(membership_port),
+        "STRIPE_SANDBOX_PORT": str(sandbox_port),
+        "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("system-data")),
+    }
+    # Its own process group: a SIGINT to the group at the end is what Ctrl-C in a terminal does.
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    system = System(
+        gateway=f"http://127.0.0.1:{gateway_port}",
+        membership=f"http://127.0.0.1:{membership_port}",
+        sandbox=f"http://127.0.0.1:{sandbox_port}",
+    )
+    up = threading.Event()
+
+    def drain() -> None:
+        # Read everything the services print, so the pipe never fills and a failure can show it.
+        for line in proc.stdout or []:
+            system.log.append(line)
+            if "Press Ctrl-C to stop." in line:
+                up.set()
+        up.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        up.wait(START_TIMEOUT)
+        output = "".join(system.log)
+        assert proc.poll() is None and "Tollgate is up." in output, f"make run did not come up:\n{output}"
+        yield system
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[NewPage]:
+    """`new_page()` or `new_page(phone=True)`: a page in a fresh context (no cookies), closed after."""
+    contexts = []
+
+    def make(*, phone: bool = False) -> Page:
+        context = browser.new_context(
+            viewport=PHONE if phone else DESKTOP,
+            is_mobile=phone,
+            has_touch=phone,
+            locale="en-GB",
+            timezone_id="UTC",
+        )
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    for context in contexts:
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for number, page in enumerate(context.pages):
+                # The page as it was when the test failed, beside the other artifacts.
+                page.screenshot(
+                    path=str(ARTIFACTS / f"failed-{request.node.name}-{number}.png"), full_page=True
+                )
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # Lets `new_page` know whether the test failed, to keep a screenshot of that moment.
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report
