@@ -102,8 +102,9 @@ def test_a_reader_signs_in_reads_free_stories_subscribes_manages_and_signs_out(
     assert "free stor" not in page.locator("article").inner_text()  # a member spends no free story
     screenshot(page, "story-subscribed")
 
-    # My membership: the tier, the renewal date, this device.
-    page.goto(system.url("/account"))
+    # My membership (the link in the story page's header): the tier, the renewal date, this device.
+    page.locator("header").get_by_role("link", name="My membership").click()
+    page.wait_for_url(system.url("/account"))
     assert page.get_by_role("heading", name="My membership", level=1).is_visible()
     subscription = page.locator(".subscription")
     assert subscription.get_by_role("heading", name="Supporter").is_visible()
