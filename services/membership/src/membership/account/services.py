@@ -20,7 +20,6 @@ from membership.account.schemas import (
     SubscriptionView,
 )
 from membership.account.words import (
-    LIVE_STATUSES,
     day,
     day_and_time,
     device,
@@ -36,7 +35,7 @@ from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionService
 from membership.subscriptions.models import Subscription
-from membership.subscriptions.services import SubscriptionService
+from membership.subscriptions.services import LIVE_STATUSES, SubscriptionService
 from membership.unlocks.models import UnlockQuota
 from membership.unlocks.services import month_of
 

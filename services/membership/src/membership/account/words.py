@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 SOURCES = {
     "subscription": "your subscription",
