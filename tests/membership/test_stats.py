@@ -21,12 +21,16 @@ from membership.plans.models import Price, Tier
 from membership.publications.models import Publication
 from membership.stats.services import Point, Span, StatsService, merge, period_starts
 from membership.subscriptions.models import Subscription
-from tests.billing.conftest import Stack, running_stack, stack  # noqa: F401 - fixtures
+from tests.billing import conftest as billing
+from tests.billing.conftest import Stack
 from tests.membership.test_members import key_for, publication_id
 from tests.membership.test_publications import as_reader, make_publication
 from tests.membership.test_tokens import db, give, reader_id
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)  # a Wednesday
+# The billing tests' stack (membership and the Stripe sandbox over real HTTP), as fixtures here too.
+running_stack = billing.running_stack
+stack = billing.stack
 
 
 def d(month: int, day: int, hour: int = 9) -> datetime:
@@ -315,7 +319,7 @@ async def current(owner: Any, slug: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(120)
 async def test_real_subscriptions_yearly_normalised_trials_apart_cancel_keeps_dispute_ends(
-    stack: Stack,  # noqa: F811 - the fixture
+    stack: Stack,
 ) -> None:
     owner = await stack.reader()
     slug = await stack.publication(owner)

@@ -21,6 +21,7 @@ from membership.account.controllers import AccountPages
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
 from membership.comps.controllers import CompApi
+from membership.dashboard.controllers import DashboardPages
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
 from membership.entitlements.controllers import EntitlementApi
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PublicationFriendLinkApi,
         MyFriendLinkApi,
         StatsApi,
+        DashboardPages,
     ]
     if settings.dev_pages:
         handlers.append(DevOutbox)

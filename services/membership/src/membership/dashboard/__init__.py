@@ -1,0 +1,1 @@
+"""The publication staff's dashboard: pages under `/account/publications` on the public origin."""
