@@ -254,7 +254,7 @@ async def test_members_filter_search_pages_history_and_the_csv_link(
     assert_page(await client.get(f"{DAILY}/members", params={"cursor": "nonsense"}), 400, "start again")
     assert_page(await client.get(f"{DAILY}/readers/not-a-reader"), 404, "There is no such reader.")
     assert_page(
-        await client.get(f"{DAILY}/no/such/page"), 404, "Daily's dashboard has no page at this address."
+        await client.get(f"{DAILY}/no/such/page"), 404, "The dashboard of Daily has no page at this address."
     )
 
 

@@ -111,8 +111,11 @@ def line_chart(
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[int]]],
     fmt: Callable[[int], str] = str,
+    axis_labels: Sequence[str] | None = None,
 ) -> Chart:
-    """One or two series over the periods, as lines with a dot at each period."""
+    """One or two series over the periods, as lines with a dot at each period.
+
+    `labels` name the periods in words (descriptions, tooltips); `axis_labels`, shorter, go under the axis."""
     n = len(labels)
     top, tick = axis(max([v for _, values in series for v in values] or [0]))
     step = PLOT_W / max(n - 1, 1)
@@ -129,7 +132,7 @@ def line_chart(
         id=chart_id,
         title=title,
         description=_describe(title, labels, series, fmt),
-        x_ticks=_x_ticks(xs, labels),
+        x_ticks=_x_ticks(xs, axis_labels or labels),
         y_ticks=_y_ticks(top, tick, fmt),
         lines=lines,
         legend=[(name, line.style) for (name, _), line in zip(series, lines, strict=True)]
@@ -144,8 +147,9 @@ def bar_chart(
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[int]]],
     fmt: Callable[[int], str] = str,
+    axis_labels: Sequence[str] | None = None,
 ) -> Chart:
-    """Side-by-side bars per period, one per series."""
+    """Side-by-side bars per period, one per series (labels as for `line_chart`)."""
     n, k = len(labels), max(len(series), 1)
     top, tick = axis(max([v for _, values in series for v in values] or [0]))
     slot = PLOT_W / max(n, 1)
@@ -162,7 +166,7 @@ def bar_chart(
         id=chart_id,
         title=title,
         description=_describe(title, labels, series, fmt),
-        x_ticks=_x_ticks(centres, labels),
+        x_ticks=_x_ticks(centres, axis_labels or labels),
         y_ticks=_y_ticks(top, tick, fmt),
         bars=bars,
         legend=[(name, "one" if i == 0 else "two") for i, (name, _) in enumerate(series)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
@@ -51,7 +52,7 @@ from membership.publications.models import Publication
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 from membership.settings import Settings
-from membership.stats.services import Series, StatsService
+from membership.stats.services import Interval, Point, Series, StatsService
 from membership.subscriptions.controllers import same_origin
 from membership.subscriptions.models import Subscription
 from tollgate_common.problems import BadRequest, NotFound, TollgateError, Unauthorized
@@ -213,20 +214,20 @@ def overview_context(publication: Publication, series: Series) -> dict[str, Any]
         _period_label(p.period_start, series.interval, short=True, first=i == 0) for i, p in enumerate(points)
     ]
 
-    def mrr_of(p: Any) -> int:
+    def mrr_of(p: Point) -> int:
         return int(p.mrr_by_currency.get(currency, 0))
 
     def fmt_money(v: int) -> str:
         return money(v, currency)
 
     def chart(
-        make: Any, chart_id: str, title: str, series_: list[tuple[str, list[int]]], fmt: Any = str
-    ) -> Any:
-        built = make(chart_id, title, labels, series_, fmt)
-        # The long labels are for the words; the axis gets the short ones.
-        ticks = {t.text: t for t in built.x_ticks}
-        short_ticks = [charts.Tick(t.at, short[labels.index(t.text)]) for t in ticks.values()]
-        return charts.Chart(**{**built.__dict__, "x_ticks": short_ticks})
+        make: Callable[..., charts.Chart],
+        chart_id: str,
+        title: str,
+        values: list[tuple[str, list[int]]],
+        fmt: Callable[[int], str] = str,
+    ) -> charts.Chart:
+        return make(chart_id, title, labels, values, fmt, axis_labels=short)
 
     per = "week" if series.interval == "week" else "month"
     figures = [
@@ -336,9 +337,8 @@ class DashboardPages(Controller):
         db_session: NamedDependency[AsyncSession],
         interval: FromQuery[str] = "month",
     ) -> Template:
-        if interval not in ("week", "month"):
-            interval = "month"
-        series = await StatsService(db_session).series(publication, interval=interval, periods=12)  # type: ignore[arg-type]
+        chosen: Interval = "week" if interval == "week" else "month"
+        series = await StatsService(db_session).series(publication, interval=chosen, periods=12)
         return page(request, "overview.html", overview_context(publication, series))
 
     # --- tiers and prices ---
@@ -847,4 +847,4 @@ class DashboardPages(Controller):
 
     @get("/{slug:str}/{rest:path}")
     async def not_found(self, publication: NamedDependency[Publication]) -> Template:
-        raise NotFound(f"{publication.name}'s dashboard has no page at this address.")
+        raise NotFound(f"The dashboard of {publication.name} has no page at this address.")
