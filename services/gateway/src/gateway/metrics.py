@@ -47,6 +47,21 @@ class Metrics:
             buckets=_SLOW,
             registry=self.registry,
         )
+        # Labelled children, looked up once: prometheus-client's labels() takes a lock each call.
+        self._story_requests: dict[tuple[str, str], Counter] = {}
+        self._origin_times: dict[str, Histogram] = {}
+
+    def story_request(self, access: str, reason: str) -> Counter:
+        child = self._story_requests.get((access, reason))
+        if child is None:
+            child = self._story_requests[(access, reason)] = self.story_requests.labels(access, reason)
+        return child
+
+    def origin_time(self, outcome: str) -> Histogram:
+        child = self._origin_times.get(outcome)
+        if child is None:
+            child = self._origin_times[outcome] = self.origin_seconds.labels(outcome)
+        return child
 
 
 def metrics_of(request: Request[Any, Any, Any]) -> Metrics:
