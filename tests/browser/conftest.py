@@ -52,7 +52,9 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and every asyncio test collected after this folder would then fail to start.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
         _skip_or_fail(
@@ -67,14 +69,14 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield launched
     launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[System]:
     """`make run` on free ports with an empty data folder: migrated, seeded, all three services ready.
 
