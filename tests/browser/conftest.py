@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.helpers import ARTIFACTS, ROOT, System, free_port
+from tests.browser.helpers import ARTIFACTS, System
+from tests.make_run import start_make_run
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright, ViewportSize
@@ -82,34 +83,9 @@ def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterat
 
     Depends on `browser` so that without chromium nothing is started only to be skipped.
     """
-    gateway_port, membership_port, sandbox_port = free_port(), free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MEMBERSHIP_", "GATEWAY_", "STRIPE_SANDBOX_"))
-    }
-    env |= {
-        "GATEWAY_PORT": str(gateway_port),
-        "MEMBERSHIP_PORT": str(membership_port),
-        "STRIPE_SANDBOX_PORT": str(sandbox_port),
-        "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("system-data")),
-    }
-    # Its own process group: a SIGINT to the group at the end is what Ctrl-C in a terminal does.
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    system = System(
-        gateway=f"http://127.0.0.1:{gateway_port}",
-        membership=f"http://127.0.0.1:{membership_port}",
-        sandbox=f"http://127.0.0.1:{sandbox_port}",
-    )
+    started = start_make_run(tmp_path_factory.mktemp("system-data"))
+    proc = started.proc
+    system = System(gateway=started.gateway, membership=started.membership, sandbox=started.sandbox)
     up = threading.Event()
 
     def drain() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,6 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 TO_DOCS = os.environ.get("TOLLGATE_DOCS_SCREENSHOTS", "") in ("1", "true", "yes")
 SIGN_IN_LINK = re.compile(r"https?://\S+/auth/sign-in/confirm\?token=\S+")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -14,19 +14,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.make_run import start_make_run
 
 
 def listening(port: int) -> bool:
@@ -47,28 +39,8 @@ class Running:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    gateway_port, membership_port, sandbox_port = free_port(), free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MEMBERSHIP_", "GATEWAY_", "STRIPE_SANDBOX_"))
-    }
-    env |= {
-        "GATEWAY_PORT": str(gateway_port),
-        "MEMBERSHIP_PORT": str(membership_port),
-        "STRIPE_SANDBOX_PORT": str(sandbox_port),
-        "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-    }
-    # Its own process group, so that a SIGINT to the group is exactly what Ctrl-C in a terminal does.
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    started = start_make_run(tmp_path_factory.mktemp("data"))
+    proc = started.proc
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 120
@@ -81,13 +53,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             break
     output = "".join(lines)
     assert "Tollgate is up." in output, output
-    assert f"http://127.0.0.1:{gateway_port}/" in output
-    run = Running(
-        f"http://127.0.0.1:{gateway_port}",
-        f"http://127.0.0.1:{membership_port}",
-        f"http://127.0.0.1:{sandbox_port}",
-        proc,
-    )
+    assert f"{started.gateway}/" in output
+    run = Running(started.gateway, started.membership, started.sandbox, proc)
     run.reader = threading.Thread(target=lambda: run.log.extend(proc.stdout or []), daemon=True)
     run.reader.start()
     yield run
