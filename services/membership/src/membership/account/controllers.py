@@ -23,7 +23,6 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.account.services import AccountService
-from membership.grants.services import GrantService
 from membership.sessions.cookies import cleared_cookie, reader_cookie
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionEnded, SessionService
@@ -203,14 +202,11 @@ class AccountPages(Controller):
         request: Request[Any, Any, Any],
         sessions: NamedDependency[SessionService],
         settings: NamedDependency[Settings],
-        grants: NamedDependency[GrantService],
     ) -> Redirect:
         current = await _current(request, sessions, settings)
         if current is None:
             return _to_sign_in()
-        await sessions.revoke_all(current.reader_id)
-        # Access tokens already out become stale too: the revocation feed tells every gateway.
-        await grants.bump_version(current.reader_id)
+        await sessions.sign_out_everywhere(current.reader_id)
         return Redirect(
             f"{HERE}/signed-out?everywhere=true", status_code=303, cookies=_signed_out_cookies(settings)
         )

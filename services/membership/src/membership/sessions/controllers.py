@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.grants.services import GrantService
 from membership.readers.models import Reader
 from membership.readers.schemas import ReaderOut, ReaderUpdate
 from membership.sessions.cookies import cleared_cookie, signed_in
@@ -84,10 +83,7 @@ class SessionApi(Controller):
         self,
         reader: NamedDependency[Reader],
         sessions: NamedDependency[SessionService],
-        grants: NamedDependency[GrantService],
         settings: NamedDependency[Settings],
     ) -> Response[SignedOut]:
-        ended = await sessions.revoke_all(reader.id)
-        # Access tokens already out become stale too: the revocation feed tells every gateway.
-        await grants.bump_version(reader.id)
+        ended = await sessions.sign_out_everywhere(reader.id)
         return Response(SignedOut(sessions_ended=ended), cookies=[cleared_cookie(settings)])

@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.grants.services import GrantService
 from membership.lib.clock import utcnow
 from membership.lib.secrets import new_token, token_hash
 from membership.readers.models import Reader
@@ -112,6 +113,15 @@ class SessionService:
         if found is None or found.revoked_at is not None:
             raise NotFound("No such active session.")
         found.revoked_at = utcnow()
+
+    async def sign_out_everywhere(self, reader_id: UUID) -> int:
+        """Ends every session of the reader and makes their access tokens already out stale.
+
+        The new entitlement version goes on the revocation feed, which tells every gateway.
+        """
+        ended = await self.revoke_all(reader_id)
+        await GrantService(self.db).bump_version(reader_id)
+        return ended
 
     async def revoke_all(self, reader_id: UUID) -> int:
         result = await self.db.execute(
