@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.gateway.stack import (
+    OWNER,
     SECRET,
     Gateway,
     Membership,
@@ -274,3 +275,33 @@ async def test_head_and_prefetch_never_spend_a_free_unlock(gateway: Gateway, mem
     read = await gateway.get("/stories/night-press", headers=cookies)
     assert read.headers["tollgate-access"] == 'full; reason="free_unlock"'
     assert read.headers["tollgate-unlocks-left"] == "2"
+
+
+async def test_a_revoked_grant_shuts_the_story_for_a_token_issued_before_it(
+    membership: Membership, stories: Path
+) -> None:
+    # The token stays unexpired; only the revocation feed can tell the gateway it is stale.
+    email = unique_email("member")
+    comp = await membership.comp(email, "the-gazette")
+    token = await membership.token_of(email)
+    bearer = {"authorization": f"Bearer {token}"}
+    settings = gateway_settings(membership.url, membership.api_key, stories, revocation_poll_seconds=0.1)
+    async with running_gateway(settings) as gateway:
+        assert (
+            access_of(await gateway.get("/stories/night-press", headers=bearer)) == 'full; reason="entitled"'
+        )
+        owner = await membership.sign_in(OWNER)
+        ended = await owner.post(f"/api/publications/the-gazette/comps/{comp['id']}/end")
+        await owner.aclose()
+        assert ended.status_code == 200
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            response = await gateway.get("/stories/night-press", headers=bearer)
+            if (
+                access_of(response) != 'full; reason="entitled"'
+                or asyncio.get_running_loop().time() > deadline
+            ):
+                break
+            await asyncio.sleep(0.1)
+    assert access_of(response) == 'teaser; reason="token_refused"'
+    assert SECRET not in response.text
