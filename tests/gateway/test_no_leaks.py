@@ -14,8 +14,10 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.gateway.conftest import Upstream
 from tests.gateway.stack import (
     SECRET,
     Gateway,
@@ -26,6 +28,8 @@ from tests.gateway.stack import (
     unique_email,
     write_story,
 )
+
+from gateway.settings import Settings
 
 STORY = "/stories/night-press"
 TEASER = "The opening of night-press, for everyone."
@@ -190,17 +194,13 @@ async def test_tokens_for_other_keys_or_from_other_signers_open_nothing(
     assert response.headers["tollgate-access"] == 'full; reason="free_unlock"'
 
 
-async def test_spoofed_headers_are_not_passed_on_to_membership(gateway: Gateway, upstream: object) -> None:
+async def test_spoofed_headers_are_not_passed_on_to_membership(make_gateway: Any, upstream: Upstream) -> None:
     # The forward to membership drops them too; the echo route of the stand-in would show them.
-    from tests.gateway.conftest import gateway_client
-
-    from gateway.settings import Settings
-
-    settings = Settings(membership_url=upstream.url, environment="test")  # type: ignore[attr-defined]
-    async with gateway_client(settings) as client:
+    async with make_gateway(Settings(membership_url=upstream.url, environment="test")) as client:
         echoed = await client.get(
             "/api/echo",
             headers={"x-tollgate-entitlements": "member", "tollgate-access": "full", "x-member": "1"},
         )
     names = {name for name, _ in echoed.json()["headers"]}
+    assert "x-request-id" in names  # the echo shows the forwarded headers
     assert not names & {"x-tollgate-entitlements", "tollgate-access", "x-member"}
