@@ -146,6 +146,7 @@ async def test_head_announces_the_teaser_length_not_the_story_length(gateway: Ga
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(got.content)
     assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-type"] == got.headers["content-type"] == "text/html; charset=utf-8"
 
 
 async def test_the_full_page_etag_does_not_turn_into_a_304_for_an_unentitled_reader(
@@ -161,6 +162,9 @@ async def test_the_full_page_etag_does_not_turn_into_a_304_for_an_unentitled_rea
         STORY, headers={"authorization": f"Bearer {token}", "if-none-match": full.headers["etag"]}
     )
     assert again.status_code == 304 and again.content == b""
+    # It still says what the 200 would about caching (RFC 9110, 15.4.5).
+    for name in ("etag", "cache-control", "vary", "tollgate-access"):
+        assert again.headers[name] == full.headers[name], name
     # ... but the full page's tag from anyone else gets the teaser, never "your copy is still good".
     other = await gateway.get(STORY, headers={"if-none-match": full.headers["etag"]})
     assert other.status_code == 200 and SECRET not in other.text and TEASER in other.text

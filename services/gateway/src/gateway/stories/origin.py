@@ -225,19 +225,18 @@ class FileOrigin:
         self.folder = folder
         self.recheck_seconds = recheck_seconds
         self._clock = clock
-        # path -> ((mtime_ns, size), story or None when invalid, monotonic time of the last stat)
-        self._cache: dict[Path, tuple[tuple[int, int], Story | None, float]] = {}
+        # story id -> ((mtime_ns, size), story or None when invalid, monotonic time of the last stat)
+        self._cache: dict[str, tuple[tuple[int, int], Story | None, float]] = {}
         self._lock = threading.Lock()
 
     async def story(self, story_id: str) -> Story | None:
         if not is_slug(story_id):
             return None
-        path = self.folder / f"{story_id}.md"
         # A file looked at within the last `recheck_seconds` is served without a disk (and thread) hop.
-        cached = self._cache.get(path)
+        cached = self._cache.get(story_id)
         if cached is not None and self._clock() - cached[2] < self.recheck_seconds:
             return cached[1]
-        return await asyncio.to_thread(self._load, path)
+        return await asyncio.to_thread(self._load, self.folder / f"{story_id}.md")
 
     async def stories(self, publication: str | None = None) -> list[Story]:
         found = await asyncio.to_thread(self._load_all)
@@ -252,7 +251,7 @@ class FileOrigin:
             log.warning("story_folder_unreadable", folder=str(self.folder))
             return []
         with self._lock:
-            for gone in set(self._cache) - set(paths):
+            for gone in set(self._cache) - {path.stem for path in paths}:
                 del self._cache[gone]
         return [story for path in paths if (story := self._load(path)) is not None]
 
@@ -261,14 +260,14 @@ class FileOrigin:
             stat = path.stat()
         except OSError:
             with self._lock:
-                self._cache.pop(path, None)
+                self._cache.pop(path.stem, None)
             return None
         version = (stat.st_mtime_ns, stat.st_size)
         checked = self._clock()
         with self._lock:
-            cached = self._cache.get(path)
+            cached = self._cache.get(path.stem)
             if cached is not None and cached[0] == version:
-                self._cache[path] = (version, cached[1], checked)
+                self._cache[path.stem] = (version, cached[1], checked)
                 return cached[1]
         story: Story | None
         try:
@@ -277,5 +276,5 @@ class FileOrigin:
             log.warning("story_file_skipped", path=str(path), reason=str(exc))
             story = None
         with self._lock:
-            self._cache[path] = (version, story, checked)
+            self._cache[path.stem] = (version, story, checked)
         return story
