@@ -235,6 +235,12 @@ async def test_a_reader_who_is_neither_author_nor_staff_cannot_make_a_friend_lin
     assert anonymous.status_code == 401
 
 
+def _token_refreshes(metrics: str) -> float:
+    found = re.search(r"^gateway_token_refreshes_total (\S+)$", metrics, re.MULTILINE)
+    assert found is not None, metrics
+    return float(found.group(1))
+
+
 async def test_the_author_named_by_the_origin_makes_friend_links_for_their_own_story_only(
     membership: Membership, tmp_path: Path
 ) -> None:
@@ -249,9 +255,13 @@ async def test_the_author_named_by_the_origin_makes_friend_links_for_their_own_s
         page = await gateway.get("/stories/mine", headers=cookies)
         # The author reads their own story (a free unlock here) and is offered the button.
         assert 'action="/stories/mine/friend-links"' in page.text
+        renewals = _token_refreshes((await gateway.get("/metrics")).text)
         made = await gateway.post("/stories/mine/friend-links", headers=cookies)
         assert made.status_code == 201
         assert "http://gateway.test/stories/mine?friend=fl_" in made.text
+        # The author was known by renewing the session: counted, and the new token goes to the browser.
+        assert _token_refreshes((await gateway.get("/metrics")).text) == renewals + 1
+        assert "tollgate_access=" in made.headers.get("set-cookie", "")
         theirs = await gateway.post(
             "/stories/theirs/friend-links", headers={**cookies, "accept": "application/json"}
         )

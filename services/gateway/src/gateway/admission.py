@@ -121,7 +121,7 @@ class Gatekeeper:
         refreshed = False
         if claims is None and session:
             try:
-                claims, refresh_problem = await self._refresh(session, admission)
+                _, claims, refresh_problem = await self._refresh(session, admission.set_cookies)
             except MembershipDown as exc:
                 admission.unavailable = str(exc)
                 return admission
@@ -180,18 +180,22 @@ class Gatekeeper:
         session = request.cookies.get(self.settings.session_cookie)
         if not session:
             return None
-        refreshed = await self.membership.refresh(session)
-        if refreshed is None:
-            return None
-        claims, _ = await self._verify(refreshed.token)
-        return (claims, refreshed.token, list(refreshed.set_cookies)) if claims is not None else None
+        set_cookies: list[str] = []
+        token, claims, _ = await self._refresh(session, set_cookies)
+        return (claims, token, set_cookies) if claims is not None and token is not None else None
 
-    async def _refresh(self, session: str, admission: Admission) -> tuple[AccessClaims | None, str | None]:
+    async def _refresh(
+        self, session: str, set_cookies: list[str]
+    ) -> tuple[str | None, AccessClaims | None, str | None]:
+        """Swaps the session for a fresh token at membership: the token, its claims, why it was refused.
+
+        The new cookies are added to `set_cookies`. Raises `MembershipDown`.
+        """
         refreshed = await self.membership.refresh(session)
         if refreshed is None:
             # The session is over; the reader is anonymous now, and told so if they held a token.
-            return None, None
-        admission.set_cookies.extend(refreshed.set_cookies)
+            return None, None, None
+        set_cookies.extend(refreshed.set_cookies)
         self.metrics.token_refreshes.inc()
         claims, problem = await self._verify(refreshed.token)
         if claims is None:
@@ -201,7 +205,7 @@ class Gatekeeper:
                 problem=problem,
                 issuer=self.settings.issuer,
             )
-        return claims, problem
+        return refreshed.token, claims, problem
 
     async def _metered(
         self,
@@ -215,7 +219,7 @@ class Gatekeeper:
         keys = frozenset(claims.ent)
         if session:
             # A token can predate a subscription by a few minutes; a fresh one settles it first.
-            fresh, _ = await self._refresh(session, admission)
+            _, fresh, _ = await self._refresh(session, admission.set_cookies)
             if fresh is not None:
                 claims, keys = fresh, frozenset(fresh.ent)
                 decision = decide(access, Reader(token_keys=keys))
