@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from membership.grants.models import Grant
 from membership.grants.services import GrantService
-from membership.members.services import _own as own_keys
+from membership.members.services import under_publication
 from membership.plans.models import Tier
 from membership.publications.models import Publication, StaffMember, key_under
 from membership.readers.models import Reader
@@ -66,7 +66,7 @@ class DashboardService:
     async def search(self, publication: Publication, text: str) -> tuple[list[ReaderMatch], bool]:
         """Readers whose email or name holds `text` and who ever held the publication's keys or
         subscribed to its tiers; whether there were more than the first SEARCH_LIMIT."""
-        ever_granted = select(Grant.reader_id).where(own_keys(publication))  # type: ignore[arg-type]
+        ever_granted = select(Grant.reader_id).where(under_publication(publication))
         ever_subscribed = (
             select(Subscription.reader_id)
             .join(Tier, Tier.id == Subscription.tier_id)

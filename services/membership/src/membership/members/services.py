@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.models import Grant
@@ -32,8 +32,8 @@ class Member:
     forever: bool = False
 
 
-def _own(publication: Publication) -> object:
-    # key_under() in SQL: the publication's key and the keys under it.
+def under_publication(publication: Publication) -> ColumnElement[bool]:
+    """Grants of the publication's own keys: its key and the keys under it (key_under() in SQL)."""
     return or_(Grant.key == publication.key, Grant.key.startswith(publication.key + ":"))
 
 
@@ -51,14 +51,14 @@ class MemberService:
     ) -> tuple[list[Member], UUID | None]:
         now = utcnow()
         live = [
-            _own(publication),
+            under_publication(publication),
             Grant.revoked_at.is_(None),
             Grant.starts_at <= now,
             or_(Grant.ends_at.is_(None), Grant.ends_at > now),
         ]
         if source:
             live.append(Grant.source == source)
-        ids_query = select(Grant.reader_id).where(*live).group_by(Grant.reader_id).order_by(Grant.reader_id)  # type: ignore[arg-type]
+        ids_query = select(Grant.reader_id).where(*live).group_by(Grant.reader_id).order_by(Grant.reader_id)
         if after is not None:
             ids_query = ids_query.having(Grant.reader_id > after)
         ids = list(await self.db.scalars(ids_query.limit(limit + 1)))
@@ -67,7 +67,7 @@ class MemberService:
             await self.db.execute(
                 select(Reader.id, Reader.email, Reader.display_name, Grant.key, Grant.source, Grant.ends_at)
                 .join(Grant, Grant.reader_id == Reader.id)
-                .where(Reader.id.in_(page), *live)  # type: ignore[arg-type]
+                .where(Reader.id.in_(page), *live)
             )
         ).all()
         members: dict[UUID, Member] = {}
@@ -111,7 +111,9 @@ class MemberService:
         self, publication: Publication, reader_id: UUID
     ) -> tuple[list[Grant], list[Subscription]]:
         grants = await self.db.scalars(
-            select(Grant).where(Grant.reader_id == reader_id, _own(publication)).order_by(Grant.created_at)  # type: ignore[arg-type]
+            select(Grant)
+            .where(Grant.reader_id == reader_id, under_publication(publication))
+            .order_by(Grant.created_at)
         )
         subs = await self.db.scalars(
             select(Subscription)

@@ -38,7 +38,7 @@ from sqlalchemy.types import NullType
 
 from membership.grants.models import Grant
 from membership.lib.clock import utcnow
-from membership.members.services import _own as own_keys
+from membership.members.services import under_publication
 from membership.plans.models import Price, Tier
 from membership.publications.models import Publication
 from membership.subscriptions.models import Subscription
@@ -307,7 +307,7 @@ class StatsService:
         reader = type_coerce(Grant.reader_id, NullType())
         rows = await self.db.execute(
             select(reader, Grant.starts_at, Grant.ends_at, Grant.revoked_at).where(
-                own_keys(publication),  # type: ignore[arg-type]
+                under_publication(publication),
                 Grant.starts_at < now,
                 or_(Grant.ends_at.is_(None), Grant.ends_at >= since),
                 or_(Grant.revoked_at.is_(None), Grant.revoked_at >= since),
