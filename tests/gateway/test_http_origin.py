@@ -567,8 +567,21 @@ async def test_an_index_that_cannot_be_read_is_unavailable(
         await origin.stories()
 
 
-async def test_one_failing_story_fails_the_listing(cms: Cms, origin: HttpOrigin) -> None:
+async def test_a_failing_story_is_left_out_of_the_listing_with_a_warning(
+    cms: Cms, origin: HttpOrigin
+) -> None:
     listing(cms)
     cms.replies[path("field-day")] = Reply(status=503)
+    with capture_logs() as logs:
+        stories = await origin.stories()
+    assert [s.id for s in stories] == ["same-day-b", "new-gazette", "old-gazette"]
+    assert [e["story"] for e in logs if e["event"] == "origin_story_left_out"] == ["field-day"]
+
+
+async def test_a_listing_where_every_story_fails_is_unavailable(cms: Cms, origin: HttpOrigin) -> None:
+    cms.replies["/stories/index.json"] = Reply(
+        body=json.dumps({"stories": ["one", "two"]}), headers={"content-type": "application/json"}
+    )
+    cms.replies[path("one")] = cms.replies[path("two")] = Reply(status=503)
     with pytest.raises(OriginUnavailable):
         await origin.stories()

@@ -41,7 +41,9 @@ raises :class:`OriginTimeout`; one that cannot be reached, answers 5xx or anythi
 does not foresee raises :class:`OriginUnavailable`. Both are :class:`OriginError`. A story document
 that breaks the contract, is not UTF-8 or is larger than :data:`MAX_BODY` is a missing story (None)
 with a logged warning (``story_document_skipped``); an index that cannot be read raises
-:class:`OriginUnavailable`, since the gateway cannot list the stories without it.
+:class:`OriginUnavailable`, since the gateway cannot list the stories without it. When listing,
+a story whose document fails is left out with a warning (``origin_story_left_out``); only when
+every one fails does the listing raise.
 """
 
 from __future__ import annotations
@@ -332,19 +334,22 @@ class HttpOrigin:
         ids = await self._ids()
         limit = asyncio.Semaphore(LISTING_CONCURRENCY)
 
-        async def one(story_id: str) -> Story | None:
+        async def one(story_id: str) -> Story | OriginError | None:
             async with limit:
-                return await self.story(story_id)
+                try:
+                    return await self.story(story_id)
+                except OriginError as exc:
+                    # One story the origin fails to give leaves the list without it, not without all.
+                    log.warning("origin_story_left_out", story=story_id, reason=str(exc))
+                    return exc
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(story_id)) for story_id in ids]
-        except BaseExceptionGroup as failed:
-            for exc in failed.exceptions:
-                if isinstance(exc, OriginError):
-                    raise exc from None
-            raise
-        found = [story for task in tasks if (story := task.result()) is not None]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(story_id)) for story_id in ids]
+        results = [task.result() for task in tasks]
+        failures = [result for result in results if isinstance(result, OriginError)]
+        if failures and len(failures) == len(results):
+            raise failures[0]  # nothing could be fetched: the origin is down, not one story
+        found = [result for result in results if isinstance(result, Story)]
         if publication is not None:
             found = [s for s in found if s.publication == publication]
         return sorted(found, key=lambda s: (s.published, s.id), reverse=True)
