@@ -170,12 +170,9 @@ class AccountPages(Controller):
         current = await _current(request, sessions, settings)
         if current is None:
             return _to_sign_in()
-        customer = await subscriptions.customer_of(current.reader)
-        if customer is None:
+        url = await subscriptions.portal_url(current.reader, HERE)
+        if url is None:
             return Redirect(f"{HERE}?notice=no-billing", status_code=303)
-        url = await subscriptions.stripe.create_portal(
-            customer=customer, return_url=f"{settings.public_url}{HERE}"
-        )
         return Redirect(url, status_code=303)
 
     @post("/sessions/{session_id:uuid}/sign-out", status_code=303, guards=[same_origin])

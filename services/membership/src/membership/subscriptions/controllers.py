@@ -86,12 +86,9 @@ class BillingApi(Controller):
         reader: NamedDependency[Reader],
         subscriptions: NamedDependency[SubscriptionService],
     ) -> RedirectOut:
-        customer = await subscriptions.customer_of(reader)
-        if customer is None:
+        url = await subscriptions.portal_url(reader, safe_next(data.return_to))
+        if url is None:
             raise NotFound("You have no billing account yet: subscribe first.")
-        url = await subscriptions.stripe.create_portal(
-            customer=customer, return_url=f"{subscriptions.settings.public_url}{safe_next(data.return_to)}"
-        )
         return RedirectOut(url=url)
 
 

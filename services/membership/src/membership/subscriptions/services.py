@@ -68,6 +68,17 @@ class SubscriptionService:
         )
         return found
 
+    async def portal_url(self, reader: Reader, return_to: str) -> str | None:
+        """Stripe's billing portal for this reader, coming back to `return_to` (a path of ours).
+
+        None when the reader has no billing account yet (never subscribed)."""
+        customer = await self.customer_of(reader)
+        if customer is None:
+            return None
+        return await self.stripe.create_portal(
+            customer=customer, return_url=f"{self.settings.public_url}{return_to}"
+        )
+
     async def ensure_customer(self, reader: Reader) -> str:
         """One Stripe customer per reader, made once: the idempotency key and a unique row guard it."""
         if found := await self.customer_of(reader):
