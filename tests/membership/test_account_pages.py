@@ -124,6 +124,23 @@ async def test_the_page_shows_who_is_signed_in_and_their_devices(
     assert_page(await client.get("/account"), 200, "Signed in as Pat Reader (phone@example.com)")
 
 
+async def test_staff_find_their_publications_dashboards_and_readers_do_not(
+    client: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    await make_publication(database_url, "the-gazette", "owner@example.com")
+    await signed_in(client, "owner@example.com")
+    added = await client.post("/api/publications/the-gazette/staff", json={"email": "ed@example.com"})
+    assert added.status_code == 201, added.text
+    page = await client.get("/account")
+    assert_page(page, 200, "Your publications", "The Gazette (owner)")
+    assert 'href="/account/publications/the-gazette"' in page.text
+    await signed_in(client, "ed@example.com")
+    assert_page(await client.get("/account"), 200, "Your publications", "The Gazette (editor)")
+    await signed_in(client, "reader@example.com")
+    page = await client.get("/account")
+    assert "Your publications" not in text_of(page) and "/account/publications/" not in page.text
+
+
 async def test_a_notice_is_one_of_ours_never_the_links_own_words(client: AsyncTestClient[Litestar]) -> None:
     await signed_in(client, "reader@example.com")
     page = await client.get("/account", params={"notice": "cancelled"})

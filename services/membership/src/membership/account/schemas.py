@@ -33,6 +33,14 @@ class FreeStoriesView(msgspec.Struct, frozen=True):
     remaining: int
 
 
+class PublishingView(msgspec.Struct, frozen=True):
+    """A publication whose staff the reader is on: its dashboard is at /account/publications/{slug}."""
+
+    slug: str
+    name: str
+    role: str  # "owner" or "editor"
+
+
 class SessionView(msgspec.Struct, frozen=True):
     id: UUID
     device: str
@@ -50,3 +58,4 @@ class AccountView(msgspec.Struct, frozen=True):
     free_stories: list[FreeStoriesView]
     sessions: list[SessionView]
     has_billing: bool
+    publishing: list[PublishingView]

@@ -16,6 +16,7 @@ from membership.account.schemas import (
     AccountView,
     EntitlementView,
     FreeStoriesView,
+    PublishingView,
     SessionView,
     SubscriptionView,
 )
@@ -31,6 +32,7 @@ from membership.account.words import (
 from membership.grants.services import GrantService
 from membership.lib.clock import utcnow
 from membership.publications.models import Publication
+from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionService
@@ -83,6 +85,10 @@ class AccountService:
             free_stories=await self._free_stories(reader.id),
             sessions=[_session(s, current.id) for s in await self.sessions.active(reader.id)],
             has_billing=await self.subscriptions.customer_of(reader) is not None,
+            publishing=[
+                PublishingView(slug=p.slug, name=p.name, role=role.value)
+                for p, role in await PublicationService(self.db).staffed_by(reader.id)
+            ],
         )
 
     async def _publication_names(

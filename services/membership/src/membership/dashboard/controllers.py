@@ -49,6 +49,7 @@ from membership.members.services import MemberService
 from membership.plans.services import PlanService
 from membership.publications.access import staff_publication
 from membership.publications.models import Publication
+from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 from membership.settings import Settings
@@ -324,7 +325,7 @@ class DashboardPages(Controller):
         reader: NamedDependency[Reader],
         db_session: NamedDependency[AsyncSession],
     ) -> Template:
-        mine = await DashboardService(db_session).publications_of(reader.id)
+        mine = await PublicationService(db_session).staffed_by(reader.id)
         return page(request, "index.html", {"publications": mine, "reader": reader, "section": None})
 
     # --- overview: the numbers over time ---

@@ -19,7 +19,7 @@ from membership.grants.models import Grant
 from membership.grants.services import GrantService
 from membership.members.services import under_publication
 from membership.plans.models import Tier
-from membership.publications.models import Publication, StaffMember, key_under
+from membership.publications.models import Publication, key_under
 from membership.readers.models import Reader
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import LIVE_STATUSES
@@ -52,16 +52,6 @@ def _contains(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bo
 class DashboardService:
     def __init__(self, session: AsyncSession) -> None:
         self.db = session
-
-    async def publications_of(self, reader_id: UUID) -> list[tuple[Publication, str]]:
-        """The publications whose staff the reader is on, by name, with their role."""
-        rows = await self.db.execute(
-            select(Publication, StaffMember.role)
-            .join(StaffMember, StaffMember.publication_id == Publication.id)
-            .where(StaffMember.reader_id == reader_id)
-            .order_by(Publication.name)
-        )
-        return [(p, role) for p, role in rows.tuples()]
 
     async def search(self, publication: Publication, text: str) -> tuple[list[ReaderMatch], bool]:
         """Readers whose email or name holds `text` and who ever held the publication's keys or

@@ -58,6 +58,16 @@ class PublicationService:
         )
         return StaffRole(role) if role else None
 
+    async def staffed_by(self, reader_id: UUID) -> list[tuple[Publication, StaffRole]]:
+        """The publications whose staff the reader is on, by name, with their role."""
+        rows = await self.db.execute(
+            select(Publication, StaffMember.role)
+            .join(StaffMember, StaffMember.publication_id == Publication.id)
+            .where(StaffMember.reader_id == reader_id)
+            .order_by(Publication.name)
+        )
+        return [(publication, StaffRole(role)) for publication, role in rows.tuples()]
+
     async def staff(self, publication: Publication) -> list[StaffMember]:
         query = (
             select(StaffMember)
