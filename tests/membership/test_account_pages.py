@@ -141,6 +141,22 @@ async def test_staff_find_their_publications_dashboards_and_readers_do_not(
     assert "Your publications" not in text_of(page) and "/account/publications/" not in page.text
 
 
+async def test_a_mistyped_account_address_gets_a_page_and_the_api_keeps_its_json(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    await signed_in(client, "typo@example.com")
+    for method, path in (
+        ("GET", "/account/nothing-here"),
+        ("GET", "/account/subscriptions"),
+        ("POST", "/account/subscriptions/not-an-id/cancel"),
+        ("POST", f"/account/sessions/{uuid.uuid4()}/sign-out/again"),
+    ):
+        answer = await client.request(method, path, headers={"origin": SITE})
+        assert_page(answer, 404, "There is no page at this address. Your membership is at /account.")
+    api = await client.get("/api/nothing-here")
+    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_notice_is_one_of_ours_never_the_links_own_words(client: AsyncTestClient[Litestar]) -> None:
     await signed_in(client, "reader@example.com")
     page = await client.get("/account", params={"notice": "cancelled"})

@@ -10,6 +10,7 @@ import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -17,7 +18,7 @@ from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
-from membership.account.controllers import AccountPages
+from membership.account.controllers import AccountPages, unrouted
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
 from membership.comps.controllers import CompApi
@@ -133,7 +134,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[SQLAlchemyPlugin(config=alchemy), MembershipCLI()],
         dependencies=dependencies,
         middleware=[RequestContextMiddleware],
-        exception_handlers=exception_handlers,
+        # Unrouted addresses under /account are pages people typed: they get a page, not JSON.
+        exception_handlers={**exception_handlers, NotFoundException: unrouted},
         on_startup=[migrate_on_start, load_keys, start_workers],
         on_shutdown=[stop_workers],
         state=State(

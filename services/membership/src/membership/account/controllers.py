@@ -17,9 +17,9 @@ import structlog
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.account.services import AccountService
@@ -30,6 +30,7 @@ from membership.settings import Settings
 from membership.subscriptions.controllers import same_origin
 from membership.subscriptions.services import SubscriptionService
 from tollgate_common.problems import NotFound, TollgateError
+from tollgate_common.problems import exception_handlers as problems
 
 log = structlog.get_logger(__name__)
 HERE = "/account"
@@ -72,6 +73,16 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
         status_code=status,
         headers={**headers, **NO_STORE},
     )
+
+
+UNROUTED = "There is no page at this address. Your membership is at /account."
+
+
+def unrouted(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """An address no route matches: under /account someone typed it, so a page; elsewhere, the API's 404."""
+    if request.url.path == HERE or request.url.path.startswith(f"{HERE}/"):
+        return error_page(request, NotFound(UNROUTED))
+    return problems[HTTPException](request, exc)
 
 
 def _to_sign_in() -> Redirect:
