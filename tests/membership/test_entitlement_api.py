@@ -324,12 +324,15 @@ async def test_revocation_feed_records_every_change_and_pages(
     start = (await client.get("/api/entitlements/changes/latest", headers=bearer(secret))).json()["seq"]
     a = await reader_id(database_url, "feed-a@example.com")
     b = await reader_id(database_url, "feed-b@example.com")
-    assert await give(database_url, a, {"pub:x"}, source_id="1")
-    assert await give(database_url, b, {"pub:x"}, source_id="1")
-    assert not await give(database_url, a, {"pub:x"}, source_id="1")  # nothing changed: no new version
-    assert await give(database_url, a, {"pub:x", "pub:y"}, source_id="1")
-    assert await give(database_url, b, {"pub:x"}, source_id="1", revoke=True)
-    assert await give(database_url, a, set(), source_id="1", live=False)
+    # One start for every call: give() would otherwise take the current second each time.
+    since = now() - timedelta(minutes=1)
+    assert await give(database_url, a, {"pub:x"}, source_id="1", starts_at=since)
+    assert await give(database_url, b, {"pub:x"}, source_id="1", starts_at=since)
+    # Nothing changed: no new version.
+    assert not await give(database_url, a, {"pub:x"}, source_id="1", starts_at=since)
+    assert await give(database_url, a, {"pub:x", "pub:y"}, source_id="1", starts_at=since)
+    assert await give(database_url, b, {"pub:x"}, source_id="1", starts_at=since, revoke=True)
+    assert await give(database_url, a, set(), source_id="1", starts_at=since, live=False)
 
     seen: list[dict[str, Any]] = []
     after, pages = start, 0
