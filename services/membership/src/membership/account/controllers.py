@@ -53,8 +53,11 @@ def provide_account(
     return AccountService(db_session, sessions, subscriptions)
 
 
-def error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
-    """The account pages' errors, for people: the sentence, a way back, the right status."""
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The account pages' errors, for people: sign in first, or the sentence with the right status."""
+    if isinstance(exc, SessionEnded):
+        # Not signed in, or a reused cookie (`current_session` has committed its revocation).
+        return _to_sign_in()
     if isinstance(exc, TollgateError):
         status, detail, headers = exc.status_code, exc.detail, exc.headers
     elif isinstance(exc, HTTPException):
@@ -94,15 +97,12 @@ def _signed_out_cookies(settings: Settings) -> list[Cookie]:
     return [cleared_cookie(settings), reader_cookie(settings, settings.access_cookie, "", 0)]
 
 
-async def _current(
-    request: Request[Any, Any, Any], sessions: SessionService, settings: Settings
-) -> ReaderSession | None:
-    try:
-        reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
-    except SessionEnded:
-        # Includes a reused cookie: its session was revoked, and the 303 that follows commits that.
-        return None
-    return reader_session
+async def _set_cancel(
+    subscriptions: SubscriptionService, current: ReaderSession, subscription_id: UUID, value: bool
+) -> Redirect:
+    sub = await subscriptions.owned(current.reader_id, subscription_id)
+    await subscriptions.set_cancel_at_period_end(sub, value)
+    return Redirect(f"{HERE}?notice={'cancelled' if value else 'resumed'}", status_code=303)
 
 
 class AccountPages(Controller):
@@ -115,16 +115,11 @@ class AccountPages(Controller):
     @get("/")
     async def page(
         self,
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[SessionService],
-        settings: NamedDependency[Settings],
+        current_session: NamedDependency[ReaderSession],
         account: NamedDependency[AccountService],
         notice: FromQuery[str] = "",
-    ) -> Template | Redirect:
-        current = await _current(request, sessions, settings)
-        if current is None:
-            return _to_sign_in()
-        view = await account.page(current.reader, current)
+    ) -> Template:
+        view = await account.page(current_session.reader, current_session)
         context = {"account": view, "notice": NOTICES.get(notice, "")}
         return Template("account.html", context=context, headers=NO_STORE)
 
@@ -136,52 +131,27 @@ class AccountPages(Controller):
     async def cancel(
         self,
         subscription_id: FromPath[UUID],
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[SessionService],
-        settings: NamedDependency[Settings],
+        current_session: NamedDependency[ReaderSession],
         subscriptions: NamedDependency[SubscriptionService],
     ) -> Redirect:
-        return await self._set_cancel(subscription_id, True, request, sessions, settings, subscriptions)
+        return await _set_cancel(subscriptions, current_session, subscription_id, True)
 
     @post("/subscriptions/{subscription_id:uuid}/resume", status_code=303, guards=[same_origin])
     async def resume(
         self,
         subscription_id: FromPath[UUID],
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[SessionService],
-        settings: NamedDependency[Settings],
+        current_session: NamedDependency[ReaderSession],
         subscriptions: NamedDependency[SubscriptionService],
     ) -> Redirect:
-        return await self._set_cancel(subscription_id, False, request, sessions, settings, subscriptions)
-
-    @staticmethod
-    async def _set_cancel(
-        subscription_id: UUID,
-        value: bool,
-        request: Request[Any, Any, Any],
-        sessions: SessionService,
-        settings: Settings,
-        subscriptions: SubscriptionService,
-    ) -> Redirect:
-        current = await _current(request, sessions, settings)
-        if current is None:
-            return _to_sign_in()
-        sub = await subscriptions.owned(current.reader_id, subscription_id)
-        await subscriptions.set_cancel_at_period_end(sub, value)
-        return Redirect(f"{HERE}?notice={'cancelled' if value else 'resumed'}", status_code=303)
+        return await _set_cancel(subscriptions, current_session, subscription_id, False)
 
     @post("/portal", status_code=303, guards=[same_origin])
     async def portal(
         self,
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[SessionService],
-        settings: NamedDependency[Settings],
+        current_session: NamedDependency[ReaderSession],
         subscriptions: NamedDependency[SubscriptionService],
     ) -> Redirect:
-        current = await _current(request, sessions, settings)
-        if current is None:
-            return _to_sign_in()
-        url = await subscriptions.portal_url(current.reader, HERE)
+        url = await subscriptions.portal_url(current_session.reader, HERE)
         if url is None:
             return Redirect(f"{HERE}?notice=no-billing", status_code=303)
         return Redirect(url, status_code=303)
@@ -190,31 +160,25 @@ class AccountPages(Controller):
     async def sign_out_one(
         self,
         session_id: FromPath[UUID],
-        request: Request[Any, Any, Any],
+        current_session: NamedDependency[ReaderSession],
         sessions: NamedDependency[SessionService],
         settings: NamedDependency[Settings],
     ) -> Redirect:
-        current = await _current(request, sessions, settings)
-        if current is None:
-            return _to_sign_in()
         # Already signed out (a second click), or not theirs: nothing to do either way.
         with contextlib.suppress(NotFound):
-            await sessions.revoke(current.reader_id, session_id)
-        if session_id == current.id:
+            await sessions.revoke(current_session.reader_id, session_id)
+        if session_id == current_session.id:
             return Redirect(f"{HERE}/signed-out", status_code=303, cookies=_signed_out_cookies(settings))
         return Redirect(f"{HERE}?notice=session-ended", status_code=303)
 
     @post("/sign-out-everywhere", status_code=303, guards=[same_origin])
     async def sign_out_everywhere(
         self,
-        request: Request[Any, Any, Any],
+        current_session: NamedDependency[ReaderSession],
         sessions: NamedDependency[SessionService],
         settings: NamedDependency[Settings],
     ) -> Redirect:
-        current = await _current(request, sessions, settings)
-        if current is None:
-            return _to_sign_in()
-        await sessions.sign_out_everywhere(current.reader_id)
+        await sessions.sign_out_everywhere(current_session.reader_id)
         return Redirect(
             f"{HERE}/signed-out?everywhere=true", status_code=303, cookies=_signed_out_cookies(settings)
         )
