@@ -30,7 +30,7 @@ async def test_checkout_page_shows_the_price_the_cards_and_the_banner(sandbox: S
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "No real payment happens" in page.text
-    assert "12.50 USD" in page.text
+    assert "$12.50" in page.text
     for card in ("4242 4242 4242 4242", "4000 0000 0000 0002", "4000 0000 0000 0341"):
         assert f"Pay with {card}" in page.text
     assert f"action='/checkout/{session.id}/pay'" in page.text

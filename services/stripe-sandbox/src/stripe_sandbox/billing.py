@@ -16,6 +16,7 @@ from stripe_sandbox.events import emit, emit_update
 from stripe_sandbox.forms import IGNORED, Bool, Obj, Str
 from stripe_sandbox.payments import attempt_payment, new_payment_intent
 from stripe_sandbox.state import JSON, Sandbox, new_id
+from tollgate_common.words import money
 
 ROUTES: list[Endpoint] = []
 route = router(ROUTES)
@@ -164,7 +165,7 @@ def _line(
     else:
         description = (
             f"{item['quantity']} × {product['name']} "  # noqa: RUF001 - Stripe's own sign
-            f"(at {price['unit_amount'] / 100:.2f} {price['currency'].upper()} / {interval})"
+            f"(at {money(price['unit_amount'], price['currency'], exact=True)} / {interval})"
         )
     return {
         "id": new_id("il"),

@@ -7,7 +7,6 @@ subscription. The buttons are plain forms, so the pages work without JavaScript.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +21,7 @@ from stripe_sandbox.forms import parse_body
 from stripe_sandbox.payments import TEST_CARDS, test_card
 from stripe_sandbox.state import JSON, Sandbox
 from stripe_sandbox.subscriptions import period
+from tollgate_common.words import day, from_timestamp, money
 
 BANNER = "Stripe sandbox: this is not Stripe. No real payment happens and no card is ever charged."
 _STYLE = """
@@ -46,10 +46,6 @@ def layout(title: str, body: str) -> str:
 
 def html(title: str, body: str, status: int = 200) -> Response[str]:
     return Response(layout(title, body), status_code=status, media_type="text/html; charset=utf-8")
-
-
-def money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency.upper()}"
 
 
 # Checkout.
@@ -178,7 +174,7 @@ def _subscription_card(sb: Sandbox, session: JSON, subscription: JSON) -> str:
 
 
 def _date(moment: int) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%d %B %Y")
+    return day(from_timestamp(moment))
 
 
 @get("/portal/{session_id:str}", include_in_schema=False)

@@ -15,6 +15,7 @@ from stripe_sandbox.errors import exclusive, invalid, missing_parameter
 from stripe_sandbox.events import emit
 from stripe_sandbox.forms import IGNORED, METADATA, Int, Str
 from stripe_sandbox.state import JSON, Sandbox, new_id
+from tollgate_common.words import money
 
 ROUTES: list[Endpoint] = []
 route = router(ROUTES)
@@ -41,9 +42,9 @@ def create_refund(sb: Sandbox, params: JSON) -> JSON:
         raise invalid(f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded")
     amount = params.get("amount", remaining)
     if amount > remaining:
+        asked, left = (money(a, charge["currency"], exact=True) for a in (amount, remaining))
         raise invalid(
-            f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded amount on "
-            f"charge ({_money(remaining, charge['currency'])})",
+            f"Refund amount ({asked}) is greater than unrefunded amount on charge ({left})",
             code="amount_too_large",
             param="amount",
         )
@@ -201,7 +202,3 @@ def list_disputes(sb: Sandbox, params: JSON) -> Page:
         and params.get("payment_intent") in (None, d["payment_intent"])
     ]
     return Page(items, "/v1/disputes")
-
-
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:.2f} {currency.upper()}"
