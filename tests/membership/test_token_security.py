@@ -462,15 +462,15 @@ async def test_a_sign_in_link_presented_as_a_bearer_token_is_not_spent(ctx: Ctx)
 
 async def test_unknown_kids_reload_the_keys_at_most_once_per_cooldown(ctx: Ctx) -> None:
     keyring = ctx.client.app.state.keyring
-    keyring.loaded_at = time.monotonic() - UNKNOWN_KID_COOLDOWN - 1
+    keyring.looked_up_at = time.monotonic() - UNKNOWN_KID_COOLDOWN - 1
     ctx.client.cookies.clear()
     assert_refused(
         await ctx.client.get("/api/me", headers=bearer(await unknown_kid(ctx))), "first unknown kid"
     )
-    reloaded = keyring.loaded_at
+    reloaded = keyring.looked_up_at
     assert time.monotonic() - reloaded < UNKNOWN_KID_COOLDOWN
     for _ in range(20):
         assert_refused(await ctx.client.get("/api/me", headers=bearer(await unknown_kid(ctx))), "unknown kid")
-    assert keyring.loaded_at == reloaded
+    assert keyring.looked_up_at == reloaded
     ok = await ctx.client.get("/api/me", headers=bearer(ctx.real()))
     assert ok.status_code == 200, ok.text

@@ -71,6 +71,7 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
             http=membership_http,
             revocations=feed,
             refresh_interval=settings.jwks_refresh_seconds,
+            leeway=settings.token_leeway_seconds,
             on_refresh=lambda ok: metrics.jwks_refreshes.labels("ok" if ok else "failed").inc(),
         )
         membership = Membership(settings, lambda: client_of(app))

@@ -35,6 +35,8 @@ class Settings(ServiceSettings):
     access_cookie: str = "tollgate_access"
     session_cookie: str = "tollgate_session"
     jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    # Clock skew allowed on a token's times; membership uses the same (MEMBERSHIP_TOKEN_LEEWAY_SECONDS).
+    token_leeway_seconds: float = Field(default=30.0, ge=0)
     revocation_poll_seconds: float = Field(default=2.0, gt=0)
     # How long a resolved friend link is trusted before membership is asked again (revocation delay).
     friend_link_cache_seconds: float = Field(default=30.0, ge=0)

@@ -76,11 +76,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def load_keys() -> None:
         # The first start makes a signing key; later ones load them. Not fatal: an unmigrated
-        # database has no key table yet, and the first token request loads the keys again.
+        # database has no key table yet, and the background refresh makes and loads them later.
         try:
             await keyring.refresh(ensure=True)
         except Exception as exc:  # the service still starts; readiness reports the schema
             log.warning("signing keys not loaded at start", error=str(exc))
+        tasks.append(asyncio.create_task(keyring.run_forever()))
 
     async def start_workers() -> None:
         if stripe_api.sandboxed:

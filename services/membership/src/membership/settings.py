@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from tollgate_common.settings import ServiceSettings
@@ -71,12 +71,15 @@ class Settings(ServiceSettings):
     # ES256 by measurement (bench/tokens.py, README): the fastest to sign and, after RS256, to verify,
     # with tokens as small as EdDSA's; RS256 verifies faster but signs 9x slower, 60% larger.
     token_algorithm: Literal["EdDSA", "ES256", "RS256"] = "ES256"  # noqa: S105 - a name, not a secret
-    token_minutes: int = 5
+    # A float so that a test can let tokens lapse in seconds (0.05 is three seconds).
+    token_minutes: float = Field(default=5, gt=0)
     token_leeway_seconds: int = 30
     token_audience: str = "tollgate"  # noqa: S105 - a name, not a secret
     # Empty: the public URL (where readers reach us) is the issuer.
     token_issuer: str = ""
     access_cookie: str = "tollgate_access"
+    # Signing keys are reloaded this often in the background (a rotation by another process).
+    key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).
     key_encryption_secret: SecretStr = SecretStr("")
 

@@ -52,5 +52,5 @@ class JwksApi(Controller):
 
     @get("/jwks.json", summary="The public keys that verify access tokens", cache=False)
     async def jwks(self, keyring: NamedDependency[KeyRing]) -> Response[Jwks]:
-        keys = await keyring.published_jwks()
+        keys = keyring.published_jwks()
         return Response(Jwks(keys=keys), headers={"cache-control": "public, max-age=300"})

@@ -1,65 +1,117 @@
-"""The keys this process signs and verifies with, loaded once and refreshed when needed.
+"""The keys this process signs and verifies with, held in memory and refreshed in the background.
 
-Shared by all requests: loading means a database read and a decryption, which a hot path should
-not pay. A `kid` we do not know triggers at most one reload per few seconds (another process
-may have rotated); a `kid` is only ever a dictionary key, never a path or a query fragment.
+Loading means a database read and a decryption, which a hot path should not pay, and which must
+never happen in a second transaction beside the request's own: on SQLite every transaction takes
+the write lock (`BEGIN IMMEDIATE`), so a request that opened another one would wait on itself.
+So keys are loaded at start and by `run_forever()` every `key_refresh_seconds`, in sessions of
+their own outside any request. A request reads memory; only a `kid` we do not know (another
+process rotated) is looked up, at most once per few seconds, in the request's own session.
+A `kid` is only ever a dictionary key, never a path or a query fragment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
+import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.lib.clock import utcnow
 from membership.settings import Settings
 from membership.tokens.keys import KeyService, LoadedKey
+from tollgate_common.problems import ServiceUnavailable
 
-REFRESH_SECONDS = 60.0
+log = structlog.get_logger(__name__)
 UNKNOWN_KID_COOLDOWN = 5.0
+
+
+class NoSigningKey(ServiceUnavailable):
+    title = "Signing keys not loaded"
+
+
+@dataclass(frozen=True)
+class _Published:
+    key: LoadedKey | None  # None: published, but this process cannot decrypt its private half
+    jwk: dict[str, str]
+    active: bool
+    unpublish_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        return self.unpublish_at is None or self.unpublish_at > now
 
 
 class KeyRing:
     def __init__(self, alchemy: SQLAlchemyAsyncConfig, settings: Settings) -> None:
         self.alchemy = alchemy
         self.settings = settings
-        self.keys: dict[str, LoadedKey] = {}
-        self.jwks: list[dict[str, str]] = []
-        self.signing: LoadedKey | None = None
-        self.loaded_at = 0.0
-        self._lock = asyncio.Lock()
+        self._published: list[_Published] = []
+        self.loaded_at = 0.0  # monotonic time of the last load, 0 before the first
+        self.looked_up_at = 0.0  # monotonic time of the last lookup for an unknown kid
+
+    # ---- loading: at start, in the background, or in the request's own session ---------------
 
     async def refresh(self, *, ensure: bool = False) -> None:
-        async with self._lock:
-            async with self.alchemy.get_session() as session:
-                service = KeyService(session, self.settings)
-                if ensure:
-                    await service.ensure_active()
-                    await session.commit()
-                published = await service.published()
-                loaded = {k.kid: lk for k in published if (lk := service.load(k)) is not None}
-            self.keys = loaded
-            self.jwks = [dict(k.public_jwk) for k in published]
-            active = [k for k in published if k.retired_at is None and k.kid in loaded]
-            self.signing = loaded[active[0].kid] if active else None
-            self.loaded_at = time.monotonic()
+        """Load every published key in a session of its own; never call this inside a request."""
+        async with self.alchemy.get_session() as session:
+            service = KeyService(session, self.settings)
+            if ensure:
+                await service.ensure_active()
+                await session.commit()
+            await self._load(service)
 
-    async def signer(self) -> LoadedKey:
-        if self.signing is None or time.monotonic() - self.loaded_at > REFRESH_SECONDS:
-            await self.refresh(ensure=self.signing is None)
-        if self.signing is None:
-            raise RuntimeError("no usable signing key")
-        return self.signing
+    async def _load(self, service: KeyService) -> None:
+        published = await service.published()
+        self._published = [
+            _Published(service.load(k), dict(k.public_jwk), k.retired_at is None, k.unpublish_at)
+            for k in published
+        ]
+        self.loaded_at = time.monotonic()
 
-    async def public(self, kid: str) -> LoadedKey | None:
+    async def run_forever(self) -> None:
+        """Reload every `key_refresh_seconds`: a rotation elsewhere, or the first key on a new database."""
+        while True:
+            await asyncio.sleep(self.settings.key_refresh_seconds)
+            try:
+                await self.refresh(ensure=self.signing is None)
+            except Exception as exc:  # the database may be briefly away; keep the keys we have
+                log.warning("signing keys not refreshed; keeping the loaded ones", error=str(exc))
+
+    # ---- reading: from memory ------------------------------------------------------------------
+
+    @property
+    def signing(self) -> LoadedKey | None:
+        now = utcnow()
+        return next((p.key for p in self._published if p.active and p.key and p.live(now)), None)
+
+    @property
+    def keys(self) -> dict[str, LoadedKey]:
+        now = utcnow()
+        return {p.key.kid: p.key for p in self._published if p.key is not None and p.live(now)}
+
+    async def signer(self, session: AsyncSession) -> LoadedKey:
+        key = self.signing
+        if key is None and time.monotonic() - self.looked_up_at > UNKNOWN_KID_COOLDOWN:
+            # Not loaded at start (the database was not migrated yet): read in the request's session.
+            self.looked_up_at = time.monotonic()
+            await self._load(KeyService(session, self.settings))
+            key = self.signing
+        if key is None:
+            raise NoSigningKey("No signing key is loaded yet; please try again in a minute.")
+        return key
+
+    async def public(self, kid: str, session: AsyncSession) -> LoadedKey | None:
         found = self.keys.get(kid)
-        stale = time.monotonic() - self.loaded_at
-        if (found is None and stale > UNKNOWN_KID_COOLDOWN) or stale > REFRESH_SECONDS:
-            await self.refresh()
+        if found is None and time.monotonic() - self.looked_up_at > UNKNOWN_KID_COOLDOWN:
+            # Perhaps another process rotated since our last load: look in the request's session.
+            self.looked_up_at = time.monotonic()
+            await self._load(KeyService(session, self.settings))
             found = self.keys.get(kid)
         return found
 
-    async def published_jwks(self) -> list[dict[str, str]]:
-        if time.monotonic() - self.loaded_at > REFRESH_SECONDS:
-            await self.refresh()
-        return self.jwks
+    def published_jwks(self) -> list[dict[str, str]]:
+        now = utcnow()
+        return [p.jwk for p in self._published if p.live(now)]

@@ -59,7 +59,7 @@ class TokenService:
         for end in ends.values():
             if end is not None:
                 expires = min(expires, end)
-        key = await self.keyring.signer()
+        key = await self.keyring.signer(self.db)
         claims: dict[str, Any] = {
             "iss": self.settings.issuer,
             "aud": self.settings.token_audience,
@@ -89,7 +89,7 @@ class TokenService:
         kid = header.get("kid")
         if not isinstance(kid, str) or not SAFE_KID.match(kid):
             raise InvalidAccessToken("The access token names no key we know.")
-        key = await self.keyring.public(kid)  # jku, x5u, jwk and x5c headers are never consulted
+        key = await self.keyring.public(kid, self.db)  # jku, x5u, jwk and x5c headers are never consulted
         if key is None:
             raise InvalidAccessToken("The access token names no key we know.")
         try:
