@@ -9,16 +9,13 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
-from tests.make_run import start_make_run
+from tests.make_run import Running, running_make_run, sign_in
 
 
 def listening(port: int) -> bool:
@@ -26,41 +23,11 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@dataclass
-class Running:
-    gateway: str
-    membership: str
-    sandbox: str
-    proc: subprocess.Popen[str]
-    # Everything the services print after the start, read continuously so the pipe never fills.
-    log: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    started = start_make_run(tmp_path_factory.mktemp("data"))
-    proc = started.proc
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        lines.append(line)
-        if "Press Ctrl-C to stop." in line:
-            break
-    output = "".join(lines)
-    assert "Tollgate is up." in output, output
-    assert f"{started.gateway}/" in output
-    run = Running(started.gateway, started.membership, started.sandbox, proc)
-    run.reader = threading.Thread(target=lambda: run.log.extend(proc.stdout or []), daemon=True)
-    run.reader.start()
-    yield run
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    with running_make_run(tmp_path_factory.mktemp("data")) as run:
+        assert f"{run.gateway}/" in run.start_output
+        yield run
 
 
 def test_both_services_are_ready(running: Running) -> None:
@@ -103,14 +70,6 @@ def test_a_new_reader_signs_in_end_to_end(running: Running) -> None:
         out = browser.post("/api/auth/sign-out-everywhere")
         assert out.status_code == 200 and out.json()["sessions_ended"] == 1
         assert browser.get("/api/me").status_code == 401
-
-
-def sign_in(browser: httpx.Client, email: str) -> None:
-    assert browser.post("/api/auth/sign-in", json={"email": email}).status_code == 202
-    mail = browser.get("/dev/outbox/messages", params={"to": email}).json()
-    link = re.search(r"/auth/sign-in/confirm\?token=(\S+)", mail[0]["body"])
-    assert link
-    assert browser.post("/auth/sign-in/confirm", data={"token": link.group(1)}).status_code == 303
 
 
 def test_a_reader_meets_the_paywall_unlocks_a_story_subscribes_and_reads_everything(
