@@ -109,9 +109,20 @@ def running_make_run(data_dir: Path, extra_env: dict[str, str] | None = None) ->
     try:
         yield run
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as in a terminal: make run stops its services (each in a session of its own, so a
+    SIGKILL to make's group alone would leave them running); SIGKILL only if that hangs."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def sign_in(browser: httpx.Client, email: str) -> None:
