@@ -66,6 +66,8 @@ class Settings(ServiceSettings):
     # Retry n waits base * 2**n seconds, at most an hour.
     stripe_retry_base_seconds: float = 2.0
     stripe_poll_seconds: float = 1.0
+    # A worker that claimed an event and died holds it this long; then another worker takes it.
+    stripe_lease_seconds: float = Field(default=300.0, gt=0)
 
     # Access tokens: asymmetric only, one algorithm per key.
     # ES256 by measurement (bench/tokens.py, README): the fastest to sign and, after RS256, to verify,

@@ -21,8 +21,6 @@ from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
 from tollgate_common.problems import NotFound
 
-LEASE = timedelta(minutes=5)
-
 
 class Inbox:
     def __init__(self, session: AsyncSession, settings: Settings) -> None:
@@ -51,6 +49,7 @@ class Inbox:
 
     async def claim_due(self, limit: int = 20) -> list[str]:
         now = utcnow()
+        lease = timedelta(seconds=self.settings.stripe_lease_seconds)
         due = or_(StripeEvent.leased_until.is_(None), StripeEvent.leased_until < now)
         candidates = await self.db.scalars(
             select(StripeEvent.id)
@@ -63,7 +62,7 @@ class Inbox:
             won = await self.db.execute(
                 update(StripeEvent)
                 .where(StripeEvent.id == event_id, StripeEvent.status == "pending", due)
-                .values(leased_until=now + LEASE, attempts=StripeEvent.attempts + 1)
+                .values(leased_until=now + lease, attempts=StripeEvent.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             if won.rowcount == 1:  # type: ignore[attr-defined]
