@@ -26,6 +26,8 @@ import yaml
 from jsonschema.validators import validator_for
 from pydantic_settings import BaseSettings
 
+from tests.dockerfiles import parse_dockerfile
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT.parent / "shared" / "compose" / "compose-spec.json"
@@ -170,23 +172,6 @@ def upstream_problems(compose: dict[str, Any]) -> list[str]:
             if url.port != expected:
                 problems.append(f"{service_name}: {name}={value} but {url.hostname} listens on {expected}")
     return problems
-
-
-def parse_dockerfile(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
-    instructions = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1].strip() + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        pending = ""
-        instructions.append((keyword.upper(), args.strip()))
-    return instructions
 
 
 def command_port(args: str) -> int | None:
