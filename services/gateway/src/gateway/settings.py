@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from tollgate_common.settings import ServiceSettings
@@ -18,6 +20,8 @@ class Settings(ServiceSettings):
     membership_url: str = "http://127.0.0.1:8001"
     # A platform API key with entitlements:read, unlocks:write and friend-links:write.
     membership_api_key: SecretStr = SecretStr("")
+    # Read for the key when membership_api_key is empty: compose's init service writes it there.
+    membership_api_key_file: str = ""
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     # The reader-facing membership routes, forwarded so that the browser sees one origin.
     forwarded_prefixes: tuple[str, ...] = ("/auth/", "/api/", "/account/", "/dev/", "/.well-known/")
@@ -62,6 +66,15 @@ class Settings(ServiceSettings):
             if not (prefix.startswith("/") and prefix.endswith("/") and len(prefix) > 1):
                 raise ValueError(f"a forwarded prefix starts and ends with '/', not {prefix!r}")
         return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        if self.membership_api_key_file and not self.membership_api_key.get_secret_value():
+            path = Path(self.membership_api_key_file)
+            if not path.is_file():
+                raise ValueError(f"GATEWAY_MEMBERSHIP_API_KEY_FILE names {path}, which is not a file")
+            self.membership_api_key = SecretStr(path.read_text().strip())
+        return self
 
     @property
     def issuer(self) -> str:

@@ -107,6 +107,48 @@ def create_api_key(name: str, scopes: tuple[str, ...], slug: str | None) -> None
     click.echo(_job(work))
 
 
+# What the gateway needs of membership: entitlement checks, metered unlocks, friend links.
+GATEWAY_SCOPES = ("entitlements:read", "unlocks:write", "friend-links:write")
+
+
+@api_keys_group.command("ensure-gateway")
+@click.option(
+    "--write", "path", required=True, type=click.Path(dir_okay=False), help="The gateway's key file."
+)
+def ensure_gateway_key(path: str) -> None:
+    """Make sure PATH holds a valid gateway key: reuse the saved one, else create and save one."""
+    from pathlib import Path
+
+    from membership.apikeys.services import ApiKeyService
+    from tollgate_common.problems import TollgateError as KeyRejected
+
+    saved = Path(path)
+    secret = saved.read_text().strip() if saved.exists() else ""
+
+    async def work(session: AsyncSession) -> str | None:
+        service = ApiKeyService(session)
+        if secret:
+            try:
+                key = await service.authenticate(f"Bearer {secret}")
+            except KeyRejected:  # revoked, or a database made since: make a new one
+                key = None
+            if key is not None and set(GATEWAY_SCOPES) <= set(key.scopes) and key.publication_id is None:
+                return None
+        _, made = await service.create(
+            "gateway", list(GATEWAY_SCOPES), publication_id=None, created_by_id=None
+        )
+        return made
+
+    made = _job(work)
+    if made is None:
+        click.echo(f"The gateway key in {saved} is valid; kept it.")
+        return
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(made + "\n")
+    saved.chmod(0o600)  # only its owner (membership's user, which the gateway's image shares) reads it
+    click.echo(f"Created a gateway API key and wrote it to {saved}.")
+
+
 @api_keys_group.command("list")
 @click.option("--publication", "slug", default=None, help="A publication's keys; platform keys without it.")
 def list_api_keys(slug: str | None) -> None:
