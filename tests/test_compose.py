@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import jsonschema
 import pytest
 import yaml
@@ -122,6 +123,8 @@ def literal_secrets(compose: dict[str, Any]) -> list[str]:
         for name, value in {**raw_environment(service), **args}.items():
             if not any(marker in name.upper() for marker in SECRET_MARKERS) or value is None:
                 continue
+            if name.upper().endswith("_FILE"):  # the path of a secret file in a volume, not a secret
+                continue
             if not (isinstance(value, str) and _SUBSTITUTION.fullmatch(value)):
                 found.append(f"{service_name}: {name}")
     return found
@@ -219,6 +222,61 @@ def dockerfile_problems(text: str, port: int | None) -> list[str]:
     return problems
 
 
+STATEFUL = ("postgres", "membership")
+
+
+def stateful_without_volume(compose: dict[str, Any], stateful: tuple[str, ...]) -> list[str]:
+    """Stateful services whose data would die with their container."""
+    services = compose.get("services") or {}
+    named = set(compose.get("volumes") or {})
+    found = []
+    for name in stateful:
+        mounts = [str(v).split(":")[0] for v in services.get(name, {}).get("volumes") or []]
+        if not any(mount in named for mount in mounts):
+            found.append(f"{name}: no named data volume")
+    return found
+
+
+def gateway_key_problems(compose: dict[str, Any], cli: click.Group) -> list[str]:
+    """The gateway's key comes from an init service running a real CLI command, through one path."""
+    services = compose.get("services") or {}
+    named = [(n, s) for n, s in services.items() if "ensure-gateway" in (s.get("command") or [])]
+    if not named:
+        return ["no service runs `membership api-keys ensure-gateway`"]
+    init_name, init = named[0]
+    argv = [str(a) for a in init["command"]]
+    problems = []
+    group = cli.commands.get(argv[1]) if len(argv) > 2 else None
+    if argv[0] != "membership" or not isinstance(group, click.Group) or argv[2] not in group.commands:
+        problems.append(f"{' '.join(argv)}: no such membership command")
+    gateway = services.get("gateway", {})
+    condition = (gateway.get("depends_on") or {}).get(init_name, {}).get("condition")
+    if condition != "service_completed_successfully":
+        problems.append(f"the gateway does not wait for {init_name} to complete successfully")
+    written = argv[argv.index("--write") + 1] if "--write" in argv else ""
+    read = environment(gateway).get("GATEWAY_MEMBERSHIP_API_KEY_FILE", "")
+    if not written or written != read:
+        problems.append(f"{init_name} writes {written!r}, the gateway reads {read!r}")
+    mounts = [{str(v).split(":")[0] for v in s.get("volumes") or []} for s in (init, gateway)]
+    if not mounts[0] & mounts[1]:
+        problems.append(f"{init_name} and the gateway share no volume")
+    return problems
+
+
+def story_origin_problems(compose: dict[str, Any]) -> list[str]:
+    """Production must not fall back to the built-in samples unnoticed."""
+    gateway = (compose.get("services") or {}).get("gateway", {})
+    if not environment(gateway).get("GATEWAY_STORY_ORIGIN"):
+        return ["GATEWAY_STORY_ORIGIN is not set: production would serve the built-in samples"]
+    return []
+
+
+def membership_cli() -> click.Group:
+    from membership import cli
+
+    return click.Group("membership", commands={"api-keys": cli.api_keys_group})
+
+
 # ---- the real files --------------------------------------------------------------------------
 
 
@@ -262,7 +320,7 @@ def test_every_variable_is_one_the_service_reads(compose: dict[str, Any], servic
 
 @pytest.mark.parametrize("service_name", sorted(SETTINGS_MODULES))
 def test_settings_accept_the_compose_environment(
-    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
+    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     cls = settings_class(service_name)
     prefix = str(cls.model_config.get("env_prefix", "")).upper()
@@ -271,6 +329,9 @@ def test_settings_accept_the_compose_environment(
             monkeypatch.delenv(name)
     env = environment(compose["services"][service_name])
     for name, value in env.items():
+        if name.endswith("_FILE"):  # a file inside the container (a mounted volume): a stand-in here
+            value = str(tmp_path / Path(value).name)
+            Path(value).write_text("stand-in\n")
         monkeypatch.setenv(name, value)
     settings: Any = cls()
     assert settings.port == env_port(service_name, compose)
@@ -358,3 +419,44 @@ def test_a_schema_violation_is_reported(compose: dict[str, Any], compose_schema:
 def test_interpolation_uses_defaults_only() -> None:
     assert interpolate("a${X:-b}c${Y}d$$e${Z:?set Z}") == "abcd$e"
     assert interpolate("postgresql://u:${PW:-pw}@db/x") == "postgresql://u:pw@db/x"
+
+
+def test_every_stateful_service_has_a_volume(compose: dict[str, Any]) -> None:
+    assert stateful_without_volume(compose, STATEFUL) == []
+
+
+def test_a_stateful_service_without_a_volume_is_reported(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    del broken["services"]["membership"]["volumes"]
+    assert stateful_without_volume(broken, STATEFUL) == ["membership: no named data volume"]
+
+
+def test_the_gateway_gets_its_key_with_no_manual_step(compose: dict[str, Any]) -> None:
+    assert gateway_key_problems(compose, membership_cli()) == []
+
+
+@pytest.mark.parametrize("breakage", ["command", "depends_on", "path", "volume", "no_init"])
+def test_a_broken_key_handover_is_reported(compose: dict[str, Any], breakage: str) -> None:
+    broken = copy.deepcopy(compose)
+    services = broken["services"]
+    if breakage == "command":
+        services["gateway-key"]["command"][1] = "api-key"
+    elif breakage == "depends_on":
+        del services["gateway"]["depends_on"]["gateway-key"]
+    elif breakage == "path":
+        services["gateway"]["environment"]["GATEWAY_MEMBERSHIP_API_KEY_FILE"] = "/keys/other"
+    elif breakage == "volume":
+        services["gateway"]["volumes"] = []
+    else:
+        del services["gateway-key"]
+    assert len(gateway_key_problems(broken, membership_cli())) == 1
+
+
+def test_the_story_origin_is_named(compose: dict[str, Any]) -> None:
+    assert story_origin_problems(compose) == []
+
+
+def test_a_missing_story_origin_is_reported(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    del broken["services"]["gateway"]["environment"]["GATEWAY_STORY_ORIGIN"]
+    assert story_origin_problems(broken) != []
