@@ -24,6 +24,10 @@ DEMO_PUBLICATIONS = {
     "field-notes": "Field Notes",
 }
 
+# The platform membership ("every member-only story on every publication"): every member-only
+# sample story lists this key, so the tier opens what its description promises.
+PLATFORM_KEYS = ("member",)
+
 
 class DemoAuthor(NamedTuple):
     id: UUID
@@ -96,7 +100,7 @@ async def seed(session: AsyncSession) -> str:
             None,
             name="Tollgate Member",
             description="Every member-only story on every publication.",
-            keys=["member"],
+            keys=list(PLATFORM_KEYS),
             trial_days=7,
         )
         await plans.add_price(member, interval="month", currency="usd", unit_amount=900)
