@@ -28,3 +28,21 @@ async def test_a_story_page_starts_with_a_skip_link_to_its_content(gateway: Gate
     # the link is the first thing in the body, and its target exists
     assert page.index(link.group(0)) < page.index('<header class="site">')
     assert f'id="{link.group(1)}"' in page
+
+
+async def test_a_browser_asking_for_a_missing_story_gets_a_page(gateway: Gateway) -> None:
+    answer = await gateway.get(
+        "/stories/no-such-story", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<h1>No story here</h1>" in answer.text
+    assert '<a href="/">See all stories</a>' in answer.text
+    assert '<header class="site">' in answer.text
+
+
+async def test_a_json_client_asking_for_a_missing_story_gets_problem_details(gateway: Gateway) -> None:
+    answer = await gateway.get("/stories/no-such-story", headers={"accept": "application/json"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["detail"] == "There is no story at this address."

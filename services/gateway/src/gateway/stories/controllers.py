@@ -173,6 +173,8 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
             query = request.scope.get("query_string", b"").decode("latin-1")
             location = f"/stories/{lowered}" + (f"?{query}" if query else "")
             return ASGIResponse(status_code=301, headers={"location": location})
+        if not wants_json(request):
+            return _missing_page(request)
         raise NotFound("There is no story at this address.")
 
     gatekeeper = gatekeeper_of(request)
@@ -207,6 +209,18 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
     if as_json:
         return await _json_answer(request, story, admission, headers)
     return await _html_answer(request, story, admission, headers)
+
+
+def _missing_page(request: Request[Any, Any, Any]) -> ASGIResponse:
+    """A person who followed a broken link gets a page in the site's style (JSON clients: problem details)."""
+    body = render_message(
+        "No story here",
+        "There is no story at this address. The link may be mistyped, or the story may have moved.",
+        back="/",
+        back_label="See all stories",
+    )
+    headers = {"cache-control": "no-cache", **PAGE_HEADERS}
+    return _response(request, 404, body, MediaType.HTML, headers, [])
 
 
 async def _html_answer(

@@ -168,10 +168,20 @@ def shared_page(story: Story, reason: Reason, base_url: str) -> tuple[bytes, str
     return body, etag_of(body)
 
 
-def render_message(title: str, message: str, *, link: str = "", back: str = "") -> bytes:
+def render_message(
+    title: str, message: str, *, link: str = "", back: str = "", back_label: str = "Back to the story"
+) -> bytes:
     return (
         _env.get_template("message.html")
-        .render(title=title, message=message, link=link, back=back, next_path="", version=__version__)
+        .render(
+            title=title,
+            message=message,
+            link=link,
+            back=back,
+            back_label=back_label,
+            next_path="",
+            version=__version__,
+        )
         .encode()
     )
 
