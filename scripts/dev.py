@@ -126,6 +126,31 @@ def gateway_api_key(env: dict[str, str], data: Path) -> str:
     return secret
 
 
+SECRET_WORDS = ("SECRET", "API_KEY", "PASSWORD")
+
+
+def write_run_file(env: dict[str, str], data: Path) -> Path:
+    """What this run chose, for the membership CLI in another terminal; removed when the run stops.
+
+    Secrets stay out; the database URL may hold a password, so the file is the owner's only.
+    """
+    chosen = {
+        key: value
+        for key, value in sorted(env.items())
+        if key.startswith("MEMBERSHIP_")
+        and not any(word in key for word in ("SECRET", "API_KEY", "PASSWORD"))
+    }
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "make-run.env"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"# Written by `make run` (pid {os.getpid()}); removed when it stops.\n")
+        out.write(f"MAKE_RUN_PID={os.getpid()}\n")
+        out.writelines(f"{key}={value}\n" for key, value in chosen.items())
+    return path
+
+
 def main() -> int:
     env = os.environ.copy()
     ports = {
@@ -162,6 +187,7 @@ def main() -> int:
             )
             return 1
 
+    run_file = write_run_file(env, data)
     services = Services(env)
 
     def stop(*_: object) -> None:
@@ -212,6 +238,7 @@ def main() -> int:
         code = services.watch()
     finally:
         services.stop()
+        run_file.unlink(missing_ok=True)
     return code
 
 

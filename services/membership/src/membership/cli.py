@@ -40,7 +40,14 @@ def _job(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go())
     except TollgateError as exc:
-        raise click.ClickException(exc.detail) from exc
+        raise click.ClickException(_explained(exc) or exc.detail) from exc
+
+
+def _explained(exc: BaseException) -> str | None:
+    from membership.cli_errors import explain
+    from membership.settings import Settings
+
+    return explain(exc, Settings())
 
 
 @click.command("outbox")
@@ -395,10 +402,21 @@ class MembershipCLI(CLIPluginProtocol):
 def main() -> None:
     from litestar.cli.main import litestar_group
 
+    from membership.make_run_file import apply
     from membership.settings import Settings
 
+    if (used := apply(os.environ)) is not None:
+        shown = os.path.relpath(used) if not os.path.relpath(used).startswith("..") else str(used)
+        click.echo(f"Using the settings of the running `make run` from {shown}", err=True)
     settings = Settings()
     os.environ.setdefault("LITESTAR_APP", "membership.app:create_app")
     os.environ.setdefault("LITESTAR_HOST", settings.host)
     os.environ.setdefault("LITESTAR_PORT", str(settings.port))
-    sys.exit(litestar_group())
+    try:
+        sys.exit(litestar_group())
+    except Exception as exc:
+        # Stripe or the database out of reach: one sentence, not a traceback.
+        if (sentence := _explained(exc)) is None:
+            raise
+        click.echo(f"Error: {sentence}", err=True)
+        sys.exit(1)
