@@ -27,6 +27,9 @@ from membership.app import create_app
 from membership.db import migrate
 from membership.settings import Settings
 
+# --pinned-date: the whole run at a chosen moment (tests/pinned_date.py).
+pytest_plugins = ["tests.pinned_date"]
+
 POSTGRES = os.environ.get("TOLLGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
