@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from membership.account.words import device, entitlement_name, money, subscription_state
+from membership.account.words import device, entitlement_name, subscription_state
 from membership.plans.models import Tier
 from membership.publications.models import Publication
 from membership.sessions.models import ReaderSession
@@ -32,6 +32,7 @@ from tests.billing.conftest import Stack
 from tests.membership.helpers import with_cookie
 from tests.membership.test_publications import as_reader, make_publication
 from tests.membership.test_tokens import db, give, reader_id, version_of
+from tollgate_common.words import day
 
 SITE = "http://testserver.local"  # the test client's public URL
 # The billing tests' stack (membership and the Stripe sandbox over real HTTP), as fixtures here too.
@@ -259,7 +260,7 @@ async def test_what_the_reader_is_entitled_to_in_words_and_free_stories_left(
         page,
         200,
         "Every member-only story in The Gazette, through a complimentary membership from the publication, "
-        f"until {until.strftime('%-d %B %Y')}.",
+        f"until {day(until)}.",
         "Every member-only story on every publication, through a gift.",
         "Every member-only story in unknown-press, through a gift.",
         "Field Notes: 1 of 3 left (2 read).",
@@ -285,7 +286,7 @@ async def subscribed(stack: Stack) -> tuple[httpx.AsyncClient, dict[str, Any], s
 
 async def test_a_subscriber_sees_the_tier_and_cancels_at_period_end_and_resumes(stack: Stack) -> None:
     reader, sub, slug = await subscribed(stack)
-    renews = datetime.fromisoformat(sub["current_period_end"]).strftime("%-d %B %Y")
+    renews = day(datetime.fromisoformat(sub["current_period_end"]))
     here = {"origin": stack.membership}
     page = await reader.get("/account")
     assert_page(
@@ -330,6 +331,17 @@ async def test_a_subscriber_sees_the_tier_and_cancels_at_period_end_and_resumes(
     assert_page(forged, 403, "only be sent from a page of this site")
     assert (await reader.get("/api/me/subscriptions")).json()[0]["cancel_at_period_end"] is False
     await reader.aclose()
+
+
+async def test_a_subscription_in_yen_shows_its_price_in_yen(stack: Stack) -> None:
+    """500 JPY is ¥500 (a zero-decimal currency), not "5 JPY" (issue 12, defect 7)."""
+    owner = await stack.reader()
+    slug = await stack.publication(owner)
+    yen = [{"interval": "month", "currency": "jpy", "unit_amount": 500}]
+    tier = await stack.tier(owner, slug, name="Yen", prices=yen)
+    reader = await stack.reader()
+    assert (await stack.subscribe(reader, tier["prices"][0]["id"]))["subscription"]
+    assert_page(await reader.get("/account"), 200, f"{slug.title()} · ¥500 a month")
 
 
 async def test_manage_billing_opens_the_portal_and_others_subscriptions_are_not_found(stack: Stack) -> None:
@@ -442,4 +454,3 @@ def test_states_and_keys_in_words() -> None:
     assert entitlement_name("pub:the-gazette", names) == "Every member-only story in The Tollgate Gazette"
     assert entitlement_name("pub:the-gazette:premium", names) == "The Tollgate Gazette: premium"
     assert entitlement_name("beta-features", names) == "beta-features"
-    assert money(500, "usd") == "$5" and money(450, "eur") == "€4.50" and money(1200, "chf") == "12 CHF"

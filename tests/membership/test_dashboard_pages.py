@@ -22,7 +22,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
 from membership.dashboard.charts import axis, bar_chart, line_chart
-from membership.dashboard.words import money, parse_amount
+from membership.dashboard.words import parse_amount
 from membership.friendlinks.models import FriendLink
 from membership.grants.models import Grant
 from membership.plans.models import Price, Tier
@@ -36,6 +36,7 @@ from tests.membership.test_members import publication_id
 from tests.membership.test_publications import as_reader, make_publication
 from tests.membership.test_tokens import db, give, now, reader_id
 from tests.servers import bound_socket, serve
+from tollgate_common.words import day, month
 
 SITE = "http://testserver.local"  # the test client's public URL
 DAILY = "/account/publications/daily"
@@ -154,7 +155,7 @@ async def test_the_overview_draws_the_numbers_with_words_and_a_table(
         assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in html
         assert f'<title id="{chart_id}-title">{title}</title>' in html
         assert f'<desc id="{chart_id}-desc">{title},' in html
-    this_month = datetime.now(UTC).strftime("%B %Y")
+    this_month = month(datetime.now(UTC))
     assert f", 3 in {this_month}, highest 3 in" in words  # the description, in words
     # The table has every number: twelve months, the last one now.
     rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th>((?:<td[^>]*>[^<]*</td>\s*)+)</tr>", html)
@@ -188,7 +189,8 @@ def test_amounts_are_read_and_written_in_the_currencys_units() -> None:
     assert parse_amount("1,200", "eur") == 120000 and parse_amount("5.5", "usd") == 550
     assert parse_amount("500", "jpy") == 500 and parse_amount("5.50", "jpy") is None
     assert parse_amount("five", "usd") is None and parse_amount("-5", "usd") is None
-    assert money(500, "usd") == "$5" and money(41667, "eur") == "€416.67" and money(500, "jpy") == "500 JPY"
+    assert parse_amount("1.234", "bhd") == 1234 and parse_amount("1.5", "kwd") == 1500
+    assert parse_amount("1.2345", "bhd") is None and parse_amount("¥500", "jpy") == 500
 
 
 # --- members, subscribers, a reader's history --------------------------------------------------
@@ -321,9 +323,9 @@ async def test_give_a_comp_by_email_and_end_it(client: AsyncTestClient[Litestar]
     words = assert_page(
         shown,
         200,
-        f"press@example.com has a comp through {last_day.strftime('%-d %B %Y')}.",
+        f"press@example.com has a comp through {day(last_day)}.",
         "press@example.com pub:daily",
-        f"Until {(last_day + timedelta(days=1)).strftime('%-d %B %Y')} press pass End",
+        f"Until {day(last_day + timedelta(days=1))} press pass End",
     )
     assert 'role="status"' in shown.text
     # The notice shows once.
@@ -434,6 +436,16 @@ def sandbox() -> Iterator[str]:
 async def shop(client_with: ClientFactory, sandbox: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with client_with(stripe_sandbox_url=sandbox) as client:
         yield client
+
+
+async def test_a_tier_in_yen_is_priced_in_yen(shop: AsyncTestClient[Litestar], database_url: str) -> None:
+    """500 JPY is ¥500 (a zero-decimal currency), not "500 JPY" (issue 12, defect 7)."""
+    await owner_of_daily(shop, database_url)
+    form = {"name": "Yen", "monthly": "500", "yearly": "5000", "currency": "jpy", "trial_days": "0"}
+    page = await follow(shop, await post(shop, f"{DAILY}/tiers", form))
+    assert_page(page, 200, "The tier “Yen” is on offer at ¥500 a month and ¥5,000 a year.")
+    tier = (await shop.get("/api/publications/daily/tiers")).json()[0]
+    assert sorted(p["unit_amount"] for p in tier["prices"]) == [500, 5000]
 
 
 async def test_create_a_tier_archive_a_price_add_one_and_archive_the_tier(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
@@ -118,6 +119,19 @@ async def test_rate_limit_per_email(client_with: ClientFactory) -> None:
         # Only the accepted requests were mailed.
         mail = (await client.get("/dev/outbox/messages", params={"to": "busy@example.com"})).json()
         assert len(mail) == 2
+
+
+async def test_rate_limit_says_when_to_try_again_as_people_write_it(client_with: ClientFactory) -> None:
+    """897 seconds is "in 15 minutes" (issue 12, defect 6); the header and the field stay in seconds."""
+    async with client_with(signin_rate_per_email=1) as client:
+        with time_machine.travel(datetime(2027, 1, 6, 14, 5, tzinfo=UTC), tick=False) as clock:
+            asked = await client.post("/api/auth/sign-in", json={"email": "busy@example.com"})
+            assert asked.status_code == 202
+            clock.shift(3)
+            limited = await client.post("/api/auth/sign-in", json={"email": "busy@example.com"})
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "897" and limited.json()["retry_after"] == 897
+    assert limited.json()["detail"].endswith("try again in 15 minutes.")
 
 
 async def test_rate_limit_per_client_address(client_with: ClientFactory) -> None:

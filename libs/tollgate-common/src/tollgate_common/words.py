@@ -9,6 +9,7 @@ Babel does the writing; this module only decides the conventions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -157,3 +158,16 @@ def count(number: int, singular: str, plural: str | None = None) -> str:
     """`1 story`, `3 stories`, `1,200 readers`."""
     one = Locale.parse(LOCALE).plural_form(number) == "one"
     return f"{format_decimal(number, locale=LOCALE)} {singular if one else plural or singular + 's'}"
+
+
+# What every service's templates may call: `{{ day(story.published) }}`, `{{ money(500, "jpy") }}`.
+TEMPLATE_FUNCTIONS: dict[str, Callable[..., str]] = {
+    "money": money,
+    "day": day,
+    "day_and_time": day_and_time,
+    "month": month,
+    "stamp": stamp,
+    "duration": duration,
+    "in_time": in_time,
+    "count": count,
+}

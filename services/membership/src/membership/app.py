@@ -49,9 +49,15 @@ from membership.unlocks.controllers import UnlockApi
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.problems import exception_handlers
+from tollgate_common.words import TEMPLATE_FUNCTIONS
 
 TEMPLATES = Path(__file__).parent / "templates"
 log = structlog.get_logger(__name__)
+
+
+def _words_in_templates(templates: JinjaTemplateEngine) -> None:
+    """Every page writes money and dates with tollgate_common.words: `{{ day(m.created_at) }}`."""
+    templates.engine.globals.update(TEMPLATE_FUNCTIONS)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -149,7 +155,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         request_max_body_size=settings.max_body_bytes,
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_words_in_templates
+        ),
         openapi_config=OpenAPIConfig(
             title="Tollgate membership",
             version="0.1.0",

@@ -18,6 +18,7 @@ from litestar.plugins import CLIPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate_common.problems import TollgateError
+from tollgate_common.words import money, stamp
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ def outbox_command(recipient: str | None, limit: int) -> None:
         if not messages:
             click.echo("The outbox is empty.")
         for m in messages:
-            click.echo(f"--- {m.created_at:%Y-%m-%d %H:%M:%S} to {m.recipient}: {m.subject}\n{m.body}")
+            click.echo(f"--- {stamp(m.created_at)} to {m.recipient}: {m.subject}\n{m.body}")
 
     _job(work)
 
@@ -237,9 +238,7 @@ def create_tier(
         for interval, amount in (("month", monthly), ("year", yearly)):
             if amount:
                 await plans.add_price(tier, interval=interval, currency=currency, unit_amount=amount)
-        prices = ", ".join(
-            f"{p.unit_amount / 100:.2f} {p.currency.upper()}/{p.interval}" for p in tier.prices
-        )
+        prices = ", ".join(f"{money(p.unit_amount, p.currency)}/{p.interval}" for p in tier.prices)
         granted = ", ".join(tier.entitlement_keys)
         return f"Created tier {tier.name} ({tier.id}) granting {granted}: {prices or 'no prices'}."
 
@@ -359,12 +358,8 @@ def list_keys() -> None:
     async def work(session: AsyncSession) -> list[str]:
         keys = await KeyService(session, Settings()).published()
         return [
-            f"{k.kid}  {k.alg:<6} created {k.created_at:%Y-%m-%d %H:%M}"
-            + (
-                f"  retired, published until {k.unpublish_at:%Y-%m-%d %H:%M:%S}"
-                if k.unpublish_at
-                else "  signing"
-            )
+            f"{k.kid}  {k.alg:<6} created {stamp(k.created_at, seconds=False)}"
+            + (f"  retired, published until {stamp(k.unpublish_at)}" if k.unpublish_at else "  signing")
             for k in keys
         ]
 

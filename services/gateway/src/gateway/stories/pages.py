@@ -22,6 +22,7 @@ from gateway import __version__
 from gateway.access import Decision, Reason
 from gateway.membership import Offer, OfferPrice
 from gateway.stories.models import Story
+from tollgate_common.words import TEMPLATE_FUNCTIONS, money
 
 # Everything a browser may load on a story page is inline; nothing comes from elsewhere.
 PAGE_HEADERS = {
@@ -36,10 +37,7 @@ MEMBER_ONLY_SELECTOR = ".member-only"
 
 
 def _money(price: OfferPrice) -> str:
-    amount = price.unit_amount / 100
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(price.currency.lower())
-    text = f"{amount:,.2f}".removesuffix(".00")
-    return f"{symbol}{text}" if symbol else f"{text} {price.currency.upper()}"
+    return money(price.unit_amount, price.currency)
 
 
 _env = jinja2.Environment(
@@ -48,6 +46,7 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _env.filters["money"] = _money
+_env.globals.update(TEMPLATE_FUNCTIONS)
 
 
 @dataclass(frozen=True, slots=True)

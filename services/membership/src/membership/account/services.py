@@ -20,15 +20,7 @@ from membership.account.schemas import (
     SessionView,
     SubscriptionView,
 )
-from membership.account.words import (
-    day,
-    day_and_time,
-    device,
-    entitlement_name,
-    money,
-    source_words,
-    subscription_state,
-)
+from membership.account.words import device, entitlement_name, source_words, subscription_state
 from membership.grants.services import GrantService
 from membership.lib.clock import utcnow
 from membership.publications.models import Publication
@@ -40,6 +32,7 @@ from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import LIVE_STATUSES, SubscriptionService
 from membership.unlocks.models import UnlockQuota
 from membership.unlocks.services import month_of
+from tollgate_common.words import day, day_and_time, money
 
 PLATFORM = "Tollgate, on every publication"
 

@@ -1,35 +1,21 @@
-"""How the account pages say things: dates, devices, subscription states and entitlements in words."""
+"""How the account pages say things: devices, subscription states and entitlements in words.
+
+Money and dates come from tollgate_common.words, the one way every service writes them.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+from tollgate_common.words import day
+
 SOURCES = {
     "subscription": "your subscription",
     "trial": "your free trial",
     "comp": "a complimentary membership from the publication",
     "gift": "a gift",
 }
-
-
-def day(moment: datetime | None) -> str:
-    """`3 May 2027` (UTC), or an empty string."""
-    if moment is None:
-        return ""
-    return moment.astimezone(UTC).strftime("%-d %B %Y")
-
-
-def day_and_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC")
-
-
-def money(unit_amount: int, currency: str) -> str:
-    """`$5`, `$4.50`, `12 CHF`."""
-    text = f"{unit_amount / 100:,.2f}".removesuffix(".00")
-    symbol = CURRENCY_SYMBOLS.get(currency.lower())
-    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
 
 
 # Order matters: Edge and Opera say "Chrome", Chrome says "Safari".

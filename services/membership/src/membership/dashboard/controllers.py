@@ -33,15 +33,7 @@ from membership.comps.services import CompService
 from membership.dashboard import charts
 from membership.dashboard.forms import CompForm, TierForm, read_added_price, read_story_id
 from membership.dashboard.services import DashboardService
-from membership.dashboard.words import (
-    day,
-    day_and_time,
-    money,
-    price_words,
-    source_words,
-    status_words,
-    subscription_detail,
-)
+from membership.dashboard.words import price_words, source_words, status_words, subscription_detail
 from membership.friendlinks.models import MadeAs
 from membership.friendlinks.services import FriendLinkService
 from membership.lib.clock import utcnow
@@ -57,6 +49,7 @@ from membership.stats.services import Interval, Point, Series, StatsService
 from membership.subscriptions.controllers import same_origin
 from membership.subscriptions.models import Subscription
 from tollgate_common.problems import BadRequest, NotFound, TollgateError, Unauthorized
+from tollgate_common.words import day, day_and_time, money, month, short_day
 
 log = structlog.get_logger(__name__)
 PREFIX = "/account/publications"
@@ -201,10 +194,10 @@ def _query(**params: Any) -> str:
 
 def _period_label(start: datetime, interval: str, *, short: bool, first: bool = False) -> str:
     if interval == "week":
-        return start.strftime("%-d %b") if short else "week of " + start.strftime("%-d %B %Y")
+        return short_day(start) if short else "week of " + day(start)
     if short:
-        return start.strftime("%b %Y" if first or start.month == 1 else "%b")
-    return start.strftime("%B %Y")
+        return month(start, short=True, with_year=first or start.month == 1)
+    return month(start)
 
 
 def overview_context(publication: Publication, series: Series) -> dict[str, Any]:
@@ -363,7 +356,6 @@ class DashboardPages(Controller):
             "archived": [t for t in tiers if t.archived_at is not None],
             "live": live,
             "price_words": price_words,
-            "day": day,
             "error": error.detail if error else "",
             "form": form or {"currency": "usd", "trial_days": "0"},
         }
@@ -648,7 +640,6 @@ class DashboardPages(Controller):
                 }
                 for g in grants
             ],
-            "day": day,
         }
         return page(request, "reader.html", context)
 

@@ -14,10 +14,11 @@ import msgspec
 from litestar.datastructures import FormMultiDict
 
 from membership.comps.controllers import CompIn
-from membership.dashboard.words import ZERO_DECIMAL, money, parse_amount
+from membership.dashboard.words import parse_amount
 from membership.friendlinks.schemas import STORY_ID, StaffLinkIn
 from membership.plans.schemas import PriceIn, TierIn
 from tollgate_common.problems import BadRequest
+from tollgate_common.words import decimals, money
 
 MIN_AMOUNT = 50  # Stripe's smallest charge, in minor units of a two-decimal currency
 CURRENCY = re.compile(r"^[a-zA-Z]{3}$")
@@ -86,7 +87,7 @@ def read_price(form: FormMultiDict, field: str, interval: str, currency: str) ->
     what = "monthly" if interval == "month" else "yearly"
     amount = parse_amount(typed, currency)
     if amount is None:
-        example = "500" if currency in ZERO_DECIMAL else "5.00"
+        example = {0: "500", 3: "5.000"}.get(decimals(currency), "5.00")
         raise BadRequest(f"The {what} price “{typed}” is not an amount; write it like {example}.")
     if amount < MIN_AMOUNT:
         raise BadRequest(

@@ -1,34 +1,15 @@
-"""How the dashboard says things to a publication's staff: money, dates, states, in words."""
+"""How the dashboard says things to a publication's staff: prices, states and sources, in words.
+
+Money and dates come from tollgate_common.words, the one way every service writes them.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from membership.subscriptions.models import Subscription
+from tollgate_common.words import day, decimals, money
 
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
-# Stripe's zero-decimal currencies: an amount of 500 is 500 yen, not 5.
-ZERO_DECIMAL = frozenset(
-    {
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    }
-)
 SOURCES = {
     "subscription": "Subscription",
     "trial": "Free trial",
@@ -48,40 +29,25 @@ STATUSES = {
 INTERVALS = {"month": "a month", "year": "a year"}
 
 
-def money(minor_units: int, currency: str) -> str:
-    """`$5`, `$4.50`, `€1,200`, `¥` currencies whole, `12 CHF`."""
-    currency = currency.lower()
-    whole = currency in ZERO_DECIMAL
-    text = f"{minor_units:,}" if whole else f"{minor_units / 100:,.2f}".removesuffix(".00")
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
-
-
 def price_words(unit_amount: int, currency: str, interval: str) -> str:
     return f"{money(unit_amount, currency)} {INTERVALS.get(interval, interval)}"
 
 
-_AMOUNT = re.compile(r"^\d{1,9}(?:\.\d{1,2})?$")
+_AMOUNT = re.compile(r"^\d{1,9}(?:\.\d{1,3})?$")
 
 
 def parse_amount(text: str, currency: str) -> int | None:
-    """`5`, `5.00`, `$4.50`, `1,200` as minor units; None when it is not an amount."""
-    cleaned = re.sub(r"[\s,$€£]", "", text)
+    """`5`, `5.00`, `$4.50`, `1,200` as Stripe's minor units; None when it is not an amount."""
+    cleaned = re.sub(r"[\s,$€£¥₩]", "", text)
     if not _AMOUNT.match(cleaned):
         return None
-    whole, _, cents = cleaned.partition(".")
-    if currency.lower() in ZERO_DECIMAL:
-        return int(whole) if not cents.strip("0") else None
-    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
-
-
-def day(moment: datetime | None) -> str:
-    """`3 May 2027` (UTC), or an empty string."""
-    return "" if moment is None else moment.astimezone(UTC).strftime("%-d %B %Y")
-
-
-def day_and_time(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC")
+    whole, _, fraction = cleaned.partition(".")
+    places = decimals(currency)
+    fraction = fraction.rstrip("0")
+    if len(fraction) > places:
+        return None
+    scale: int = 10**places
+    return int(whole) * scale + int(fraction.ljust(places, "0") or 0)
 
 
 def source_words(source: str) -> str:

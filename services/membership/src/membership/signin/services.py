@@ -22,6 +22,7 @@ from membership.readers.services import normalise_email
 from membership.settings import Settings
 from membership.signin.models import SignInLink
 from tollgate_common.problems import BadRequest, Gone, TooManyRequests
+from tollgate_common.words import in_time
 
 TOKEN_PREFIX = "tgsignin"  # noqa: S105 - a type prefix, not a secret
 
@@ -86,7 +87,7 @@ class SignInService:
         if count >= limit:
             retry_after = max(1, math.ceil((oldest - since).total_seconds()))
             raise TooManyRequests(
-                f"Too many sign-in links were asked for {whose}; try again in {retry_after} seconds.",
+                f"Too many sign-in links were asked for {whose}; try again {in_time(retry_after)}.",
                 retry_after=retry_after,
             )
 
