@@ -231,6 +231,30 @@ CASES = [
         _full(Reason.PUBLIC),
         id="anonymous-allowance-not-spent-on-public",
     ),
+    pytest.param(
+        MEMBERS,
+        Reader(signed_in=True, author=True, unlocks_used=3),
+        _full(Reason.AUTHOR),
+        id="the-author-reads-for-free-with-no-unlocks-left",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(signed_in=True, staff=True, unlocks_used=0),
+        _full(Reason.STAFF),
+        id="staff-read-for-free-and-spend-no-unlock",
+    ),
+    pytest.param(
+        MEMBERS,
+        Reader(token_keys=frozenset({"harbour:patrons"}), signed_in=True, staff=True),
+        _full(Reason.ENTITLED, key="harbour:patrons"),
+        id="staff-with-a-membership-read-as-members",
+    ),
+    pytest.param(
+        PUBLIC,
+        Reader(signed_in=True, staff=True),
+        _full(Reason.PUBLIC),
+        id="staff-on-a-public-story-public",
+    ),
 ]
 
 

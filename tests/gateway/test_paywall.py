@@ -315,3 +315,43 @@ async def test_a_revoked_grant_shuts_the_story_for_a_token_issued_before_it(
             await asyncio.sleep(0.1)
     assert access_of(response) == 'teaser; reason="token_refused"'
     assert SECRET not in response.text
+
+
+async def test_staff_read_their_publications_stories_without_spending_unlocks(
+    gateway: Gateway, membership: Membership
+) -> None:
+    session, _ = await membership.session_of("owner@gazette.example.com")
+    cookies = {"cookie": f"tollgate_session={session}"}
+    # More stories than the monthly allowance: none of them costs an unlock.
+    for story in ("night-press", "extra-1", "extra-2", "extra-3", "extra-4"):
+        page = await gateway.get(f"/stories/{story}", headers=cookies)
+        assert access_of(page) == 'full; reason="staff"', story
+        assert SECRET in page.text
+        assert "tollgate-unlocks-left" not in page.headers
+        # The friend-link button stays, however many stories they read.
+        assert f'action="/stories/{story}/friend-links"' in page.text
+    # A reader who is not on the staff is metered on the same story.
+    reader, _ = await membership.session_of(unique_email())
+    other = await gateway.get("/stories/night-press", headers={"cookie": f"tollgate_session={reader}"})
+    assert access_of(other) == 'full; reason="free_unlock"'
+    assert other.headers["tollgate-unlocks-left"] == "2"
+
+
+async def test_the_author_reads_their_own_story_without_spending_an_unlock(
+    membership: Membership, tmp_path: Path
+) -> None:
+    session, author_id = await membership.session_of(unique_email("writer"))
+    folder = tmp_path / "authored"
+    folder.mkdir()
+    write_story(folder, "mine", "the-gazette", "[pub:the-gazette]", author_id=author_id)
+    write_story(folder, "theirs", "the-gazette", "[pub:the-gazette]")
+    async with running_gateway(gateway_settings(membership.url, membership.api_key, folder)) as gateway:
+        cookies = {"cookie": f"tollgate_session={session}"}
+        for _ in range(2):
+            mine = await gateway.get("/stories/mine", headers=cookies)
+            assert access_of(mine) == 'full; reason="author"'
+            assert 'action="/stories/mine/friend-links"' in mine.text
+        theirs = await gateway.get("/stories/theirs", headers=cookies)
+        # The first free unlock of the month: reading their own story twice spent none.
+        assert access_of(theirs) == 'full; reason="free_unlock"'
+        assert theirs.headers["tollgate-unlocks-left"] == "2"

@@ -34,7 +34,14 @@ async def test_the_gateway_sees_what_the_reader_sees(
 
     fresh = await status(client, key, reader)
     assert fresh.status_code == 200, fresh.text
-    assert fresh.json() == {"publication": "daily", "allowance": 3, "used": 0, "remaining": 3, "stories": []}
+    assert fresh.json() == {
+        "publication": "daily",
+        "allowance": 3,
+        "used": 0,
+        "remaining": 3,
+        "stories": [],
+        "staff": False,
+    }
 
     for story in ("story-one", "story-two", "story-one"):
         assert (await unlock(client, key, reader, story)).json()["unlocked"]
@@ -46,6 +53,7 @@ async def test_the_gateway_sees_what_the_reader_sees(
         "used": 2,
         "remaining": 1,
         "stories": ["story-one", "story-two"],
+        "staff": False,
     }
     await sign_in(client, "metered@example.com")
     assert (await client.get("/api/me/unlocks", params={"publication": "daily"})).json() == seen
@@ -56,6 +64,10 @@ async def test_the_gateway_sees_what_the_reader_sees(
 
     own = await gateway_key(database_url, "daily")
     assert (await status(client, own, reader)).json() == seen
+    # The publication's owner is on its staff: the gateway lets them read without spending.
+    owner = await reader_id(client, "owner@example.com")
+    assert (await status(client, key, owner)).json()["staff"] is True
+    assert (await status(client, key, owner, "weekly")).json()["staff"] is False
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ async def test_allowance_counts_each_story_once_a_month(
         "used": 3,
         "remaining": 0,
         "stories": ["story-one", "story-two", "story-three"],
+        "staff": False,
     }
 
 

@@ -51,6 +51,8 @@ class Reason(StrEnum):
     SUBSCRIBE = "subscribe"
     TOKEN_REFUSED = "token_refused"  # noqa: S105 (a reason, not a secret)
     UNLOCK_AVAILABLE = "unlock_available"
+    AUTHOR = "author"
+    STAFF = "staff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,9 @@ class Reader:
     metered_anonymously: bool = False
     # The story a valid friend link opens, if one was presented.
     friend_link_story: str | None = None
+    # The story's own author, or on its publication's staff: they read it without spending unlocks.
+    author: bool = False
+    staff: bool = False
     # Stories of this publication already unlocked this calendar month.
     unlocked_this_month: frozenset[str] = frozenset()
     # Unlocks spent this month at this publication, and how many the publication grants.
@@ -132,6 +137,12 @@ def decide(story: StoryAccess, reader: Reader) -> Decision:
     # 3. Friend link: only for the very story it was made for.
     if reader.friend_link_story is not None and reader.friend_link_story == story.story_id:
         return Decision(full=True, reason=Reason.FRIEND_LINK)
+
+    # 3b. The story's author and its publication's staff read their own work for free.
+    if reader.author:
+        return Decision(full=True, reason=Reason.AUTHOR)
+    if reader.staff:
+        return Decision(full=True, reason=Reason.STAFF)
 
     if reader.signed_in or reader.metered_anonymously:
         left = reader.unlocks_left

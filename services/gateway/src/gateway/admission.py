@@ -155,8 +155,9 @@ class Gatekeeper:
         # 4. A signed-in reader: current entitlements first, then free unlocks.
         if claims is not None:
             try:
+                author = story.author_id is not None and story.author_id == claims.sub
                 return await self._metered(
-                    access, admission, claims, session if not refreshed else None, may_spend(request)
+                    access, admission, claims, session if not refreshed else None, may_spend(request), author
                 )
             except MembershipDown as exc:
                 admission.unavailable = str(exc)
@@ -214,6 +215,7 @@ class Gatekeeper:
         claims: AccessClaims,
         session: str | None,
         spend: bool,
+        author: bool,
     ) -> Admission:
         admission.reader_id = claims.sub
         keys = frozenset(claims.ent)
@@ -226,6 +228,9 @@ class Gatekeeper:
                 if decision.full:
                     admission.decision = decision
                     return admission
+        if author:
+            admission.decision = decide(access, Reader(token_keys=keys, signed_in=True, author=True))
+            return admission
         try:
             status = await self.membership.unlock_status(claims.sub, access.publication)
         except MembershipRefused as exc:
@@ -236,6 +241,7 @@ class Gatekeeper:
         facts = Reader(
             token_keys=keys,
             signed_in=True,
+            staff=status.staff,
             unlocked_this_month=frozenset(status.stories),
             unlocks_used=status.used,
             unlock_allowance=status.allowance,

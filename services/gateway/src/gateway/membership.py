@@ -49,6 +49,8 @@ class UnlockStatus(msgspec.Struct, frozen=True):
     used: int
     remaining: int
     stories: list[str]
+    # On the publication's staff: reads its stories without spending unlocks.
+    staff: bool = False
 
 
 class UnlockOutcome(msgspec.Struct, frozen=True):

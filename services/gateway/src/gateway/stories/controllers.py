@@ -229,7 +229,10 @@ async def _html_answer(
     gatekeeper = gatekeeper_of(request)
     decision = admission.decision
     base_url = gatekeeper.settings.public_url
-    share = admission.reader_id is not None and admission.reader_id == story.author_id
+    # Authors and staff may make friend links: the button shows however they came to read it.
+    share = (admission.reader_id is not None and admission.reader_id == story.author_id) or (
+        decision.reason in (Reason.AUTHOR, Reason.STAFF)
+    )
     if decision.full and decision.reason in (Reason.PUBLIC, Reason.ENTITLED) and not share:
         body, etag = shared_page(story, decision.reason, base_url)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)

@@ -108,6 +108,10 @@ def notice_for(decision: Decision) -> str:
         return f"You unlocked this story this month: reading it again is free.{left_text}"
     if decision.reason is Reason.FRIEND_LINK:
         return "A friend shared this member-only story with you."
+    if decision.reason is Reason.AUTHOR:
+        return "You wrote this story: reading it costs you no free story."
+    if decision.reason is Reason.STAFF:
+        return "You are on this publication's staff: its stories cost you no free story."
     return ""
 
 

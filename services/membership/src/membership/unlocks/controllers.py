@@ -43,12 +43,16 @@ class UnlocksOut(msgspec.Struct):
     used: int
     remaining: int
     stories: list[str]
+    # On the publication's staff (owner or editor): its stories cost them no unlocks.
+    staff: bool = False
 
 
-async def _status(db: AsyncSession, reader_id: UUID, publication: Publication) -> UnlocksOut:
+async def _status(
+    db: AsyncSession, reader_id: UUID, publication: Publication, *, staff: bool = False
+) -> UnlocksOut:
     used, stories = await UnlockService(db).status(reader_id, publication)
     allowance = publication.free_unlocks_per_month
-    return UnlocksOut(publication.slug, allowance, used, max(0, allowance - used), stories)
+    return UnlocksOut(publication.slug, allowance, used, max(0, allowance - used), stories, staff)
 
 
 async def _gateway_publication(api_key: ApiKey, publications: PublicationService, slug: str) -> Publication:
@@ -89,7 +93,8 @@ class UnlockApi(Controller):
     ) -> UnlocksOut:
         found = await _gateway_publication(api_key, publications, publication)
         reader = await readers.require(reader_id)
-        return await _status(db_session, reader.id, found)
+        staff = await publications.role_of(found, reader.id) is not None
+        return await _status(db_session, reader.id, found, staff=staff)
 
     @get("/me/unlocks", summary="My free unlocks this month at a publication")
     async def mine(
@@ -99,4 +104,6 @@ class UnlockApi(Controller):
         db_session: NamedDependency[AsyncSession],
         publication: FromQuery[str],
     ) -> UnlocksOut:
-        return await _status(db_session, reader.id, await publications.by_slug(publication))
+        found = await publications.by_slug(publication)
+        staff = await publications.role_of(found, reader.id) is not None
+        return await _status(db_session, reader.id, found, staff=staff)
