@@ -127,6 +127,10 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "js
         logger.propagate = True
     # Our middleware writes the access line, with the request id; uvicorn's would be a second one.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request it sends at INFO: a forwarded request would be logged twice, and
+    # the revocation and JWKS polls a line every few seconds. Their failures still reach the log.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 class RequestContextMiddleware:
