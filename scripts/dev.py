@@ -209,14 +209,15 @@ def main() -> int:
             services.start("stripe-sandbox", "stripe-sandbox", "run")
             if not services.wait_ready({"stripe-sandbox": f"{urls['stripe-sandbox']}/health/ready"}):
                 return 1
+        # Membership listens before the seed makes tiers in the sandbox, so their events land.
+        services.start("membership", "membership", "run")
+        if not services.wait_ready({"membership": f"{urls['membership']}/health/ready"}):
+            return 1
         print("Tollgate: seeding the demo publications and tiers...", flush=True)
         subprocess.run([str(BIN / "membership"), "demo", "seed"], env=env, check=True)
         env.setdefault("GATEWAY_MEMBERSHIP_API_KEY", gateway_api_key(env, data))
-        services.start("membership", "membership", "run")
         services.start("gateway", "gateway", "run")
-        if not services.wait_ready(
-            {"membership": f"{urls['membership']}/health/ready", "gateway": f"{urls['gateway']}/health/ready"}
-        ):
+        if not services.wait_ready({"gateway": f"{urls['gateway']}/health/ready"}):
             return 1
         if not services.stopping:
             sandbox_line = (

@@ -44,6 +44,24 @@ def test_both_services_are_ready(running: Running) -> None:
     assert httpx.get(f"{gateway}/api/platform/tiers").json()[0]["entitlement_keys"] == ["member"]
 
 
+# Said loudly on purpose in development: payments go to the sandbox, and a secret was made for you.
+EXPECTED_WARNINGS = ("STRIPE SANDBOX", "made a key-encryption secret")
+
+
+def test_a_healthy_start_is_quiet(running: Running) -> None:
+    time.sleep(3)  # a few revocation and JWKS polls, and the sandbox's webhook deliveries
+    lines = (running.start_output + "".join(running.log)).splitlines()
+    loud = [
+        line
+        for line in lines
+        if ("[warning" in line or "[error" in line or "Traceback" in line)
+        and not any(expected in line for expected in EXPECTED_WARNINGS)
+    ]
+    assert loud == []
+    # Requests the services send each other are not logged one by one (httpx's own INFO lines).
+    assert not [line for line in lines if "HTTP Request:" in line]
+
+
 def test_a_new_reader_signs_in_end_to_end(running: Running) -> None:
     gateway = running.gateway
     with httpx.Client(base_url=gateway) as browser:
