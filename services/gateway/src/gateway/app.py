@@ -16,8 +16,6 @@ import httpx
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gateway import __version__
 from gateway.admission import Gatekeeper
@@ -34,6 +32,7 @@ from gateway.upstream import client_of, membership_client, settings_of
 from tollgate_client import RevocationFeed, TokenVerifier
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
+from tollgate_common.openapi import api_docs
 from tollgate_common.problems import exception_handlers
 
 log = structlog.get_logger("gateway")
@@ -105,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     # httpx logs each call with its full URL, sign-in tokens in the query included; the access line suffices.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The gateway's own API explorer, assets included, stays at its /schema (membership's is not forwarded).
+    api_docs_config, api_docs_assets = api_docs("Tollgate gateway", __version__)
     return Litestar(
         route_handlers=[
             index,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             make_friend_link,
             metrics_endpoint,
             health_router({"keys": keys_fetched}),
+            api_docs_assets,
             forward_handler(settings),
         ],
         # Outermost first: the request id and access line wrap it all; spoofed headers go first.
@@ -119,12 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         lifespan=[membership_client, gatekeeping],
         state=State({"settings": settings, "metrics": Metrics()}),
-        openapi_config=OpenAPIConfig(
-            title="Tollgate gateway",
-            version=__version__,
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-        ),
+        openapi_config=api_docs_config,
         # Litestar's default logging config would replace configure_logging's JSON handler with its own.
         logging_config=None,
         debug=False,

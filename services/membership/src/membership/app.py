@@ -11,8 +11,6 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
@@ -48,6 +46,7 @@ from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
+from tollgate_common.openapi import api_docs
 from tollgate_common.problems import exception_handlers
 from tollgate_common.words import TEMPLATE_FUNCTIONS
 
@@ -105,8 +104,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    # The API explorer's assets are served from here, so /schema works without internet.
+    api_docs_config, api_docs_assets = api_docs(
+        "Tollgate membership",
+        "0.1.0",
+        "Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants, "
+        "free unlocks, friend links.",
+    )
     handlers: list[ControllerRouterHandler] = [
         health_router({"database": database_ready}),
+        api_docs_assets,
         SignInApi,
         SignInPages,
         SessionApi,
@@ -158,16 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_words_in_templates
         ),
-        openapi_config=OpenAPIConfig(
-            title="Tollgate membership",
-            version="0.1.0",
-            description=(
-                "Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants, "
-                "free unlocks, friend links."
-            ),
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
-        ),
+        openapi_config=api_docs_config,
         # Litestar's default logging config would replace configure_logging's JSON handler with its own.
         logging_config=None,
         debug=False,
