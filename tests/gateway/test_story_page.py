@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.gateway.stack import Gateway, Membership, gateway_settings, running_gateway, write_story
+from tests.gateway.stack import (
+    Gateway,
+    Membership,
+    gateway_settings,
+    running_gateway,
+    unique_email,
+    write_story,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -17,6 +24,7 @@ async def gateway(membership: Membership, tmp_path: Path) -> AsyncIterator[Gatew
     folder = tmp_path / "stories"
     folder.mkdir()
     write_story(folder, "open-day", "the-gazette", "public")
+    write_story(folder, "night-press", "the-gazette", "[pub:the-gazette]")
     async with running_gateway(gateway_settings(membership.url, membership.api_key, folder)) as client:
         yield client
 
@@ -46,3 +54,29 @@ async def test_a_json_client_asking_for_a_missing_story_gets_problem_details(gat
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["detail"] == "There is no story at this address."
+
+
+def account_nav(page: str) -> str:
+    found = re.search(r'<nav aria-label="Account">(.*?)</nav>', page, re.DOTALL)
+    assert found is not None, page
+    return found.group(1)
+
+
+async def test_the_header_offers_sign_in_only_to_a_reader_who_is_not_signed_in(
+    gateway: Gateway, membership: Membership
+) -> None:
+    for story in ("open-day", "night-press"):
+        anonymous = await gateway.get(f"/stories/{story}")
+        assert f'href="/auth/sign-in?next=/stories/{story}">Sign in</a>' in account_nav(anonymous.text)
+    session, _ = await membership.session_of(unique_email())
+    cookies = {"cookie": f"tollgate_session={session}"}
+    for story in ("open-day", "night-press"):
+        signed_in = await gateway.get(f"/stories/{story}", headers=cookies)
+        nav = account_nav(signed_in.text)
+        assert "Sign in" not in nav and '<a href="/account">My membership</a>' in nav
+    # The public page that names the reader's account is kept out of shared caches.
+    public = await gateway.get("/stories/open-day", headers=cookies)
+    assert public.headers["cache-control"].startswith("private")
+    assert "Cookie" in public.headers["vary"]
+    anonymous = await gateway.get("/stories/open-day")
+    assert anonymous.headers["cache-control"].startswith("public")

@@ -133,6 +133,12 @@ def _response(
     return StoryResponse(status, body, media_type, fields, is_head=request.scope["method"] == "HEAD")
 
 
+def has_cookie(request: Request[Any, Any, Any], name: str) -> bool:
+    """Whether the request carries the named cookie, from the raw header (no cookie parsing)."""
+    wanted = f"{name}=".encode()
+    return any(field == b"cookie" and wanted in value for field, value in request.scope["headers"])
+
+
 def _if_none_match(raw_headers: Iterable[tuple[bytes, bytes]]) -> set[str]:
     # Read from the raw headers: building Litestar's header map costs more than the rest of this.
     value = next((v for name, v in raw_headers if name == b"if-none-match"), b"").decode("latin-1")
@@ -188,7 +194,12 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
         "reason": decision.reason.value,
     }
     headers = {ACCESS_HEADER: f'{access}; reason="{decision.reason.value}"', **PAGE_HEADERS}
-    if story.is_public:
+    signed_in = admission.reader_id is not None or has_cookie(request, gatekeeper.settings.session_cookie)
+    if story.is_public and signed_in:
+        # The header names the reader's account: not for shared caches.
+        headers["cache-control"] = f"private, max-age={gatekeeper.settings.public_max_age_seconds}"
+        headers["vary"] = "Accept, Cookie"
+    elif story.is_public:
         headers["cache-control"] = f"public, max-age={gatekeeper.settings.public_max_age_seconds}"
         headers["vary"] = "Accept"
     else:
@@ -208,7 +219,7 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
         return await _unavailable(request, story, admission, headers, as_json)
     if as_json:
         return await _json_answer(request, story, admission, headers)
-    return await _html_answer(request, story, admission, headers)
+    return await _html_answer(request, story, admission, headers, signed_in)
 
 
 def _missing_page(request: Request[Any, Any, Any]) -> ASGIResponse:
@@ -224,7 +235,11 @@ def _missing_page(request: Request[Any, Any, Any]) -> ASGIResponse:
 
 
 async def _html_answer(
-    request: Request[Any, Any, Any], story: Story, admission: Admission, headers: dict[str, str]
+    request: Request[Any, Any, Any],
+    story: Story,
+    admission: Admission,
+    headers: dict[str, str],
+    signed_in: bool,
 ) -> ASGIResponse:
     gatekeeper = gatekeeper_of(request)
     decision = admission.decision
@@ -234,7 +249,7 @@ async def _html_answer(
         decision.reason in (Reason.AUTHOR, Reason.STAFF)
     )
     if decision.full and decision.reason in (Reason.PUBLIC, Reason.ENTITLED) and not share:
-        body, etag = shared_page(story, decision.reason, base_url)
+        body, etag = shared_page(story, decision.reason, base_url, signed_in)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
     offers = [] if decision.full else await gatekeeper.membership.offers(story.publication, story.keys)
     names = await gatekeeper.membership.publication_names() if not decision.full else {}
@@ -246,6 +261,7 @@ async def _html_answer(
         publication_name=names.get(story.publication, ""),
         anonymous_allowance=gatekeeper.free_reads.allowance,
         share=share,
+        signed_in=signed_in,
     )
     return _response(request, 200, body, MediaType.HTML, headers, admission.set_cookies)
 
@@ -376,6 +392,9 @@ async def index(request: Request[Any, Any, Any]) -> ASGIResponse:
     for story in stories:
         groups.setdefault(story.publication, []).append(story)
     names = await gatekeeper_of(request).membership.publication_names()
-    body = render_index(sorted(groups.items()), names)
-    headers = {"cache-control": "public, max-age=60", **PAGE_HEADERS}
+    signed_in = has_cookie(request, gatekeeper_of(request).settings.session_cookie)
+    body = render_index(sorted(groups.items()), names, signed_in=signed_in)
+    # The header names the reader's account when signed in: not for shared caches then.
+    cache = "private, max-age=60" if signed_in else "public, max-age=60"
+    headers = {"cache-control": cache, "vary": "Cookie", **PAGE_HEADERS}
     return _response(request, 200, body, MediaType.HTML, headers, [])

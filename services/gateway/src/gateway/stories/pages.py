@@ -146,6 +146,7 @@ def render_page(
     anonymous_allowance: int = 0,
     share: bool = False,
     paywall: Paywall | None = None,
+    signed_in: bool = False,
 ) -> bytes:
     """The story page for this decision; `paywall` replaces the words the decision would choose."""
     if paywall is None and not decision.full:
@@ -158,6 +159,7 @@ def render_page(
         paywall=paywall,
         offers=offers,
         share=share,
+        signed_in=signed_in,
         next_path=f"/stories/{story.id}",
         json_ld=json_ld(story, base_url),
         version=__version__,
@@ -165,9 +167,12 @@ def render_page(
 
 
 @lru_cache(maxsize=2048)
-def shared_page(story: Story, reason: Reason, base_url: str) -> tuple[bytes, str]:
-    """The full page that looks the same for everyone it opens to (public, or entitled), and its ETag."""
-    body = render_page(story, Decision(full=True, reason=reason), base_url=base_url)
+def shared_page(story: Story, reason: Reason, base_url: str, signed_in: bool = False) -> tuple[bytes, str]:
+    """The full page that looks the same for everyone it opens to (public, or entitled), and its ETag.
+
+    Two variants: the header offers "Sign in", or "My membership" to a reader with a session.
+    """
+    body = render_page(story, Decision(full=True, reason=reason), base_url=base_url, signed_in=signed_in)
     return body, etag_of(body)
 
 
@@ -182,6 +187,7 @@ def render_message(
             link=link,
             back=back,
             back_label=back_label,
+            signed_in=False,
             next_path="",
             version=__version__,
         )
@@ -189,10 +195,12 @@ def render_message(
     )
 
 
-def render_index(groups: list[tuple[str, list[Story]]], names: dict[str, str]) -> bytes:
+def render_index(
+    groups: list[tuple[str, list[Story]]], names: dict[str, str], *, signed_in: bool = False
+) -> bytes:
     return (
         _env.get_template("index.html")
-        .render(groups=groups, names=names, next_path="", version=__version__)
+        .render(groups=groups, names=names, signed_in=signed_in, next_path="", version=__version__)
         .encode()
     )
 
