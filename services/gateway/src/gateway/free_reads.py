@@ -13,16 +13,17 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime
 
 from gateway.stories.models import is_slug
+from tollgate_common.months import this_month
 
 COOKIE = "tollgate_free_reads"
 _VERSION = "v1"
 
 
 def month_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m")
+    # The UTC calendar month, by the same rule as membership's unlocks.
+    return this_month()
 
 
 class FreeReads:

@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.lib.clock import utcnow
 from membership.publications.models import Publication
 from membership.unlocks.models import Unlock, UnlockQuota
+from tollgate_common.months import month_key
 
 
 def month_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
+    # The UTC calendar month, by the same rule as the gateway's anonymous allowance.
+    return month_key(moment)
 
 
 @dataclass(frozen=True)
