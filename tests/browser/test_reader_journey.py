@@ -63,7 +63,7 @@ def test_a_reader_signs_in_reads_free_stories_subscribes_manages_and_signs_out(
     # A member-only story, not signed in: the teaser and the paywall.
     page.goto(system.url(f"/stories/{FIRST}"))
     assert shows_paywall(page)
-    assert page.get_by_text("Member-only story").is_visible()
+    assert page.get_by_text("Member-only story", exact=True).is_visible()
     paywall = page.locator("section.paywall")
     assert paywall.get_by_role("heading", name="This story is for members").is_visible()
     assert paywall.get_by_role("button", name=re.compile(r"Subscribe: \$5 a month")).is_visible()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import stripe
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from membership.settings import Settings
 
@@ -31,7 +31,12 @@ def explain(exc: BaseException, settings: Settings) -> str | None:
                     "start `make run`, or set MEMBERSHIP_STRIPE_SANDBOX_URL."
                 )
             return "Cannot reach Stripe: check this machine's connection to api.stripe.com."
-        if isinstance(cause, (OperationalError, DBAPIError, ConnectionError)):
+        # Only a database that cannot be reached or used; a refused write (a duplicate) has its own message.
+        if isinstance(cause, (OperationalError, ConnectionError)) or (
+            isinstance(cause, DBAPIError)
+            and not isinstance(cause, IntegrityError)
+            and cause.connection_invalidated
+        ):
             url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
             reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
             return (
