@@ -11,8 +11,6 @@ are 1000 px wide, or a phone's 390 px with `new_page(phone=True)`.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.helpers import ARTIFACTS, System
-from tests.make_run import start_make_run
+from tests.make_run import start_make_run, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright, ViewportSize
@@ -103,13 +101,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterat
         assert proc.poll() is None and "Tollgate is up." in output, f"make run did not come up:\n{output}"
         yield system
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 @pytest.fixture
