@@ -7,9 +7,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from litestar.types import ASGIApp
+
+if TYPE_CHECKING:
+    from membership.settings import Settings as MembershipSettings
 
 
 @contextmanager
@@ -42,3 +48,52 @@ def bound_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+@dataclass(frozen=True)
+class Billing:
+    """Membership and the Stripe sandbox, served; the sandbox signs webhooks with `secret`."""
+
+    membership: str
+    sandbox: str
+    secret: str
+    settings: MembershipSettings
+
+
+@contextmanager
+def serve_billing(
+    database_url: str, data_dir: Path, *, public_url: str | None = None, workers: int = 2
+) -> Iterator[Billing]:
+    """Membership on the test database talking to a sandbox through stripe-python, webhooks signed
+    with a secret made now; `public_url` is membership's own address unless a gateway fronts it."""
+    from membership.app import create_app as create_membership
+    from stripe_sandbox.app import create_app as create_sandbox
+    from stripe_sandbox.settings import Settings as SandboxSettings
+    from tests.billing.signing import new_secret
+    from tests.conftest import make_settings
+
+    secret = new_secret()
+    membership_sock, sandbox_sock = bound_socket(), bound_socket()
+    membership_url = f"http://127.0.0.1:{membership_sock.getsockname()[1]}"
+    sandbox_url = f"http://127.0.0.1:{sandbox_sock.getsockname()[1]}"
+    settings = make_settings(
+        database_url,
+        data_dir,
+        public_url=public_url or membership_url,
+        stripe_webhook_secret=secret,
+        stripe_sandbox_url=sandbox_url,
+        stripe_retry_base_seconds=0.05,
+        stripe_poll_seconds=0.05,
+        stripe_workers=workers,
+    )
+    sandbox = create_sandbox(
+        SandboxSettings(
+            public_url=sandbox_url,
+            webhook_url=f"{membership_url}/api/stripe/webhook",
+            webhook_secret=secret,
+            log_level="WARNING",
+            log_format="console",
+        )
+    )
+    with serve(sandbox, sock=sandbox_sock), serve(create_membership(settings), sock=membership_sock):
+        yield Billing(membership_url, sandbox_url, secret, settings)

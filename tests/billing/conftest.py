@@ -22,16 +22,12 @@ import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from membership.app import create_app
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
 from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
-from stripe_sandbox.app import create_app as create_sandbox
-from stripe_sandbox.settings import Settings as SandboxSettings
-from tests.billing.signing import new_secret
-from tests.conftest import empty_tables, make_settings
-from tests.servers import bound_socket, serve
+from tests.conftest import empty_tables
+from tests.servers import serve_billing
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -174,31 +170,8 @@ async def subscriptions(reader: httpx.AsyncClient) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def running_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    secret = new_secret()
-    membership_sock, sandbox_sock = bound_socket(), bound_socket()
-    membership_url = f"http://127.0.0.1:{membership_sock.getsockname()[1]}"
-    sandbox_url = f"http://127.0.0.1:{sandbox_sock.getsockname()[1]}"
-    settings = make_settings(
-        database_url,
-        Path(tmp_path_factory.mktemp("billing")),
-        public_url=membership_url,
-        stripe_webhook_secret=secret,
-        stripe_sandbox_url=sandbox_url,
-        stripe_retry_base_seconds=0.05,
-        stripe_poll_seconds=0.05,
-        stripe_workers=2,
-    )
-    sandbox = create_sandbox(
-        SandboxSettings(
-            public_url=sandbox_url,
-            webhook_url=f"{membership_url}/api/stripe/webhook",
-            webhook_secret=secret,
-            log_level="WARNING",
-            log_format="console",
-        )
-    )
-    with serve(sandbox, sock=sandbox_sock), serve(create_app(settings), sock=membership_sock):
-        yield Stack(membership_url, sandbox_url, secret, database_url, settings)
+    with serve_billing(database_url, Path(tmp_path_factory.mktemp("billing"))) as served:
+        yield Stack(served.membership, served.sandbox, served.secret, database_url, served.settings)
     asyncio.run(empty_tables(database_url))
 
 

@@ -7,6 +7,9 @@ already opened the story, so that the common cases stay cheap:
 2. the access token (the `Authorization: Bearer` header, else the access cookie) is verified
    offline; when it is missing, expired or stale and the reader has a session cookie, membership
    swaps the session for a fresh token without the reader noticing (the new cookie rides along);
+   A reader back from Stripe Checkout (`?checkout=success&session_id=cs_...`) has membership ask
+   Stripe first, which grants at once when it is paid; until then the page says the payment is
+   being confirmed, and neither the paywall nor a free story is offered;
 3. a `?friend=` code is resolved at membership (cached for a short while);
 4. for a signed-in reader, membership says how many free unlocks are left, and records the unlock
    before the full text goes out. A session is refreshed first, so a reader who subscribed a
@@ -19,6 +22,7 @@ Whenever membership is needed for a member-only story and does not answer, the r
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +33,7 @@ from litestar import Request
 from gateway.access import Decision, Reader, Reason, StoryAccess, decide
 from gateway.free_reads import COOKIE as FREE_READS_COOKIE
 from gateway.free_reads import FreeReads, month_now
-from gateway.membership import Membership, MembershipDown, MembershipRefused
+from gateway.membership import CheckoutState, Membership, MembershipDown, MembershipRefused
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.stories.models import Story
@@ -38,6 +42,7 @@ from tollgate_client import AccessClaims, InvalidToken, TokenExpired, TokenVerif
 log = structlog.get_logger("gateway.admission")
 
 FRIEND_PARAM = "friend"
+CHECKOUT_SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 
 
 @dataclass(slots=True)
@@ -52,6 +57,8 @@ class Admission:
     unavailable: str | None = None
     # A friend code was presented (the page must not be stored under a shared URL).
     friend_code: bool = False
+    # Back from Stripe Checkout: how it stands (None: not back from one, or not this reader's).
+    checkout: CheckoutState | None = None
 
 
 def may_spend(request: Request[Any, Any, Any]) -> bool:
@@ -61,6 +68,14 @@ def may_spend(request: Request[Any, Any, Any]) -> bool:
     # Browsers' speculative loads say so (Sec-Purpose: prefetch; older: Purpose / X-Moz).
     purpose = " ".join(request.headers.get(h, "") for h in ("sec-purpose", "purpose", "x-moz")).lower()
     return "prefetch" not in purpose and "prerender" not in purpose
+
+
+def returning_checkout(request: Request[Any, Any, Any]) -> str | None:
+    """The Checkout Session id a reader came back from Stripe with, if the URL carries one."""
+    if request.query_params.get("checkout") != "success":
+        return None
+    session_id = request.query_params.get("session_id", "")
+    return session_id if CHECKOUT_SESSION_ID.match(session_id) else None
 
 
 def _token_problem(exc: InvalidToken) -> str:
@@ -118,8 +133,15 @@ class Gatekeeper:
                 return Admission(decision, reader_id=claims.sub)
         admission = Admission(Decision(full=False, reason=Reason.SIGN_IN))
         session = request.cookies.get(self.settings.session_cookie)
+        checkout_id = returning_checkout(request) if session else None
+        if session and checkout_id:
+            # Before any refresh: it rotates the session cookie this request holds.
+            try:
+                admission.checkout = await self.membership.confirm_checkout(session, checkout_id)
+            except MembershipDown:
+                admission.checkout = CheckoutState.PENDING  # the page reloads and asks again
         refreshed = False
-        if claims is None and session:
+        if (claims is None or admission.checkout is CheckoutState.ACTIVE) and session:
             try:
                 _, claims, refresh_problem = await self._refresh(session, admission.set_cookies)
             except MembershipDown as exc:
@@ -131,6 +153,11 @@ class Gatekeeper:
         keys = frozenset(claims.ent) if claims is not None else None
         decision = decide(access, Reader(token_keys=keys, token_problem=problem))
         if decision.full:
+            admission.decision = decision
+            admission.reader_id = claims.sub if claims is not None else None
+            return admission
+        if admission.checkout is CheckoutState.PENDING:
+            # Paid, or paying: not the paywall again, nor a free story spent; the page asks again.
             admission.decision = decision
             admission.reader_id = claims.sub if claims is not None else None
             return admission

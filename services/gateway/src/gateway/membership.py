@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -92,6 +93,22 @@ class Offer(msgspec.Struct, frozen=True):
     prices: list[OfferPrice]
 
 
+class CheckoutState(StrEnum):
+    """Where a reader's checkout stands when they come back from Stripe (membership's words)."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    EXPIRED = "expired"
+
+
+class _Confirmed(msgspec.Struct):
+    state: CheckoutState
+
+
+class _Trials(msgspec.Struct):
+    tier_ids: list[UUID]
+
+
 class _Problem(msgspec.Struct):
     detail: str = ""
     title: str = ""
@@ -152,6 +169,32 @@ class Membership:
         if not isinstance(token, str):
             raise MembershipDown("membership's token answer has no access_token")
         return Refreshed(token, tuple(response.headers.get_list("set-cookie")))
+
+    async def confirm_checkout(self, session_token: str, checkout_id: str) -> CheckoutState | None:
+        """How the reader's checkout stands (`active`, `pending`, `expired`); None if it is not theirs.
+
+        Membership asks Stripe and grants at once when it is paid, so the webhook need not be first.
+        """
+        try:
+            response = await self._call(
+                "POST",
+                f"/api/billing/checkout/{checkout_id}/confirm",
+                headers={"cookie": f"{self._settings.session_cookie}={session_token}"},
+            )
+        except MembershipRefused as exc:
+            log.info("checkout not confirmed", status=exc.status, detail=exc.detail)
+            return None
+        return msgspec.json.decode(response.content, type=_Confirmed).state
+
+    async def trials_taken(self, reader_id: str) -> frozenset[UUID]:
+        """The tiers whose free trial this reader has had; checkout will not give it twice."""
+        try:
+            response = await self._call(
+                "GET", "/api/trials", params={"reader_id": reader_id}, headers=self._api_headers
+            )
+        except MembershipRefused as exc:
+            raise MembershipDown(exc.detail) from exc
+        return frozenset(msgspec.json.decode(response.content, type=_Trials).tier_ids)
 
     async def unlock_status(self, reader_id: str, publication: str) -> UnlockStatus:
         response = await self._call(

@@ -40,7 +40,7 @@ from membership.signin.controllers import SignInApi, SignInPages
 from membership.stats.controllers import StatsApi
 from membership.stripe_events.controllers import StripeWebhook
 from membership.stripe_events.worker import InboxWorker
-from membership.subscriptions.controllers import AccountCheckout, BillingApi, MySubscriptionsApi
+from membership.subscriptions.controllers import AccountCheckout, BillingApi, MySubscriptionsApi, TrialApi
 from membership.tokens.controllers import JwksApi, TokenApi
 from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         AccountCheckout,
         AccountPages,
         MySubscriptionsApi,
+        TrialApi,
         StripeWebhook,
         TokenApi,
         JwksApi,

@@ -24,7 +24,7 @@ from litestar.response.base import ASGIResponse
 
 from gateway.access import Decision, Reason
 from gateway.admission import Admission, Gatekeeper
-from gateway.membership import MembershipDown, MembershipRefused
+from gateway.membership import MembershipDown, MembershipRefused, Offer
 from gateway.metrics import metrics_of
 from gateway.stories.http_origin import OriginError, OriginTimeout
 from gateway.stories.models import Story, is_slug
@@ -208,6 +208,9 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
     if decision.reason is Reason.UNLOCK_AVAILABLE:
         # A prefetched teaser must not stand in for the real read, which would open the story.
         headers["cache-control"] = "no-store"
+    if admission.checkout is not None:
+        # A page for this reader's checkout, under a URL carrying its id: kept nowhere.
+        headers["cache-control"] = "private, no-store"
     if admission.friend_code:
         # The code is in the URL: keep the answer out of every cache and the URL out of referrers.
         headers["cache-control"] = "private, no-store"
@@ -248,10 +251,11 @@ async def _html_answer(
     share = (admission.reader_id is not None and admission.reader_id == story.author_id) or (
         decision.reason in (Reason.AUTHOR, Reason.STAFF)
     )
-    if decision.full and decision.reason in (Reason.PUBLIC, Reason.ENTITLED) and not share:
+    shared = decision.reason in (Reason.PUBLIC, Reason.ENTITLED) and not share and admission.checkout is None
+    if decision.full and shared:
         body, etag = shared_page(story, decision.reason, base_url, signed_in)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
-    offers = [] if decision.full else await gatekeeper.membership.offers(story.publication, story.keys)
+    offers = [] if decision.full else await _offers(gatekeeper, story, admission.reader_id)
     names = await gatekeeper.membership.publication_names() if not decision.full else {}
     body = render_page(
         story,
@@ -262,8 +266,23 @@ async def _html_answer(
         anonymous_allowance=gatekeeper.free_reads.allowance,
         share=share,
         signed_in=signed_in,
+        checkout=admission.checkout,
     )
     return _response(request, 200, body, MediaType.HTML, headers, admission.set_cookies)
+
+
+async def _offers(gatekeeper: Gatekeeper, story: Story, reader_id: str | None) -> list[Offer]:
+    """The tiers on offer, without the free trial this reader already had (checkout gives none)."""
+    offers = await gatekeeper.membership.offers(story.publication, story.keys)
+    if reader_id is None or not any(offer.trial_days for offer in offers):
+        return offers
+    try:
+        taken = await gatekeeper.membership.trials_taken(reader_id)
+    except MembershipDown as exc:
+        # Promise no trial that checkout might refuse.
+        log.warning("trials unknown", error=str(exc))
+        taken = frozenset(offer.id for offer in offers)
+    return [msgspec.structs.replace(o, trial_days=0) if o.id in taken else o for o in offers]
 
 
 async def _json_answer(
@@ -274,7 +293,7 @@ async def _json_answer(
         body = msgspec.json.encode(story_json(story, decision))
         return _response(request, 200, body, MediaType.JSON, headers, admission.set_cookies)
     gatekeeper = gatekeeper_of(request)
-    offers = await gatekeeper.membership.offers(story.publication, story.keys)
+    offers = await _offers(gatekeeper, story, admission.reader_id)
     path = f"/stories/{story.id}"
     detail = {
         Reason.SUBSCRIBE: "You have read this month's free member-only stories; subscribe to read this one.",
@@ -292,6 +311,9 @@ async def _json_answer(
         "story": story_json(story, decision),
         "offers": [offer_json(offer, path) for offer in offers],
     }
+    if admission.checkout is not None:
+        # `pending`: the payment is being confirmed; ask again in a few seconds.
+        problem["checkout"] = admission.checkout.value
     return _response(request, 402, msgspec.json.encode(problem), PROBLEM_JSON, headers, admission.set_cookies)
 
 

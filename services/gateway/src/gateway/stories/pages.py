@@ -20,7 +20,7 @@ import msgspec
 
 from gateway import __version__
 from gateway.access import Decision, Reason
-from gateway.membership import Offer, OfferPrice
+from gateway.membership import CheckoutState, Offer, OfferPrice
 from gateway.stories.models import Story
 from tollgate_common.words import TEMPLATE_FUNCTIONS, money
 
@@ -34,6 +34,12 @@ PAGE_HEADERS = {
     "referrer-policy": "strict-origin-when-cross-origin",
 }
 MEMBER_ONLY_SELECTOR = ".member-only"
+# While a payment is confirmed, the page asks again this often (no script: a meta refresh).
+CONFIRM_RELOAD_SECONDS = 3
+CHECKOUT_NOTICES = {
+    CheckoutState.ACTIVE: "Thank you for subscribing: your membership is active.",
+    CheckoutState.EXPIRED: "Your checkout was not completed, and nothing was charged.",
+}
 
 
 def _money(price: OfferPrice) -> str:
@@ -147,15 +153,23 @@ def render_page(
     share: bool = False,
     paywall: Paywall | None = None,
     signed_in: bool = False,
+    checkout: CheckoutState | None = None,
 ) -> bytes:
-    """The story page for this decision; `paywall` replaces the words the decision would choose."""
+    """The story page for this decision; `paywall` replaces the words the decision would choose.
+
+    Back from checkout, a payment still being confirmed replaces the paywall with a page that
+    reloads itself until the story opens.
+    """
+    confirming = checkout is CheckoutState.PENDING and not decision.full
     if paywall is None and not decision.full:
         paywall = paywall_for(decision, publication_name or story.publication, anonymous_allowance)
     template = _env.get_template("story.html")
     return template.render(
         story=story,
         full=decision.full,
-        notice=notice_for(decision),
+        notice=CHECKOUT_NOTICES.get(checkout, "") if checkout and not confirming else notice_for(decision),
+        confirming=confirming,
+        reload_seconds=CONFIRM_RELOAD_SECONDS,
         paywall=paywall,
         offers=offers,
         share=share,

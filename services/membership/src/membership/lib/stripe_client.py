@@ -81,6 +81,17 @@ class RemoteSubscription:
 
 
 @dataclass(frozen=True)
+class RemoteCheckout:
+    """A Checkout Session as Stripe says it is now: whose, and whether it started a subscription."""
+
+    id: str
+    status: str  # open, complete, expired
+    payment_status: str  # paid, unpaid, no_payment_required
+    reader_id: str | None  # our client_reference_id
+    subscription: str | None
+
+
+@dataclass(frozen=True)
 class RemoteCharge:
     id: str
     customer: str | None
@@ -214,6 +225,26 @@ class StripeApi:
             ),
         )
         return str(session.id), str(session.url)
+
+    async def checkout_session(self, session_id: str) -> RemoteCheckout | None:
+        """The session, or None when Stripe has no session by that id."""
+        try:
+            session = await self._call(
+                "checkout.sessions.retrieve", self.client.v1.checkout.sessions.retrieve_async(session_id)
+            )
+        except PaymentProviderError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
+                return None
+            raise
+        sub = session.subscription
+        return RemoteCheckout(
+            id=session.id,
+            status=str(session.status),
+            payment_status=session.payment_status,
+            reader_id=session.client_reference_id,
+            subscription=sub if isinstance(sub, str) or sub is None else sub.id,
+        )
 
     async def create_portal(self, *, customer: str, return_url: str) -> str:
         params: stripe.params.billing_portal.SessionCreateParams = {

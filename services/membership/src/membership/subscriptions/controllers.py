@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from uuid import UUID
@@ -10,16 +11,20 @@ from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect
 
+from membership.apikeys.models import ApiKey
+from membership.apikeys.services import ApiKeyService
 from membership.grants.services import GrantService
 from membership.plans.services import PlanService
 from membership.readers.models import Reader
+from membership.readers.services import ReaderService
 from membership.sessions.services import SessionEnded, SessionService
 from membership.settings import Settings
 from membership.signin.services import safe_next
 from membership.subscriptions.schemas import (
+    CheckoutConfirmed,
     CheckoutForm,
     CheckoutIn,
     CheckoutOut,
@@ -28,11 +33,13 @@ from membership.subscriptions.schemas import (
     PortalIn,
     RedirectOut,
     SubscriptionOut,
+    TrialsOut,
 )
 from membership.subscriptions.services import SubscriptionService
-from tollgate_common.problems import Forbidden, NotFound
+from tollgate_common.problems import BadRequest, Forbidden, NotFound
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+CHECKOUT_SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 
 
 def origin_of(url: str) -> str:
@@ -78,6 +85,26 @@ class BillingApi(Controller):
         price = await plans.price(data.price_id)
         session_id, url = await subscriptions.checkout(reader, price, return_to=safe_next(data.return_to))
         return CheckoutOut(url=url, session_id=session_id)
+
+    @post(
+        "/checkout/{session_id:str}/confirm",
+        status_code=200,
+        summary="Back from Checkout: how it went, granting at once if Stripe says it is paid",
+        description="Asks Stripe about the reader's own Checkout Session and, once it is complete, "
+        "grants what it bought without waiting for the webhook. `state` is `active` (granted), "
+        "`pending` (ask again in a few seconds) or `expired` (nothing was bought).",
+    )
+    async def confirm_checkout(
+        self,
+        session_id: FromPath[str],
+        reader: NamedDependency[Reader],
+        subscriptions: NamedDependency[SubscriptionService],
+        grants: NamedDependency[GrantService],
+    ) -> CheckoutConfirmed:
+        if not CHECKOUT_SESSION_ID.match(session_id):
+            raise BadRequest("A checkout session id looks like `cs_...`.")
+        state = await subscriptions.confirm_checkout(reader, session_id)
+        return CheckoutConfirmed(state=state, keys=sorted(await grants.keys(reader.id)))
 
     @post("/portal", status_code=200, summary="Open Stripe's billing portal for the signed-in reader")
     async def portal(
@@ -164,3 +191,25 @@ class MySubscriptionsApi(Controller):
             version=reader.entitlement_version,
             grants=[GrantOut.of(g) for g in live],
         )
+
+
+class TrialApi(Controller):
+    path = "/api/trials"
+    tags = ["billing"]
+
+    @get(
+        "/",
+        summary="The tiers whose free trial a reader has had (API key: `entitlements:read`)",
+        description="The paywall leaves 'free for N days' off these tiers, as checkout does. "
+        "A publication's key sees its own tiers only.",
+    )
+    async def trials_taken(
+        self,
+        reader_id: FromQuery[UUID],
+        api_key: NamedDependency[ApiKey],
+        readers: NamedDependency[ReaderService],
+        subscriptions: NamedDependency[SubscriptionService],
+    ) -> TrialsOut:
+        ApiKeyService.require(api_key, "entitlements:read")
+        reader = await readers.require(reader_id)
+        return TrialsOut(reader.id, await subscriptions.trials_taken(reader.id, api_key.publication_id))

@@ -10,6 +10,7 @@ import msgspec
 
 from membership.grants.models import Grant
 from membership.subscriptions.models import Subscription
+from membership.subscriptions.services import CheckoutState
 
 ReturnTo = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
@@ -38,6 +39,20 @@ class RedirectOut(msgspec.Struct):
 class CheckoutOut(msgspec.Struct):
     url: str
     session_id: str
+
+
+class CheckoutConfirmed(msgspec.Struct):
+    """How the reader's checkout stands, and what they are entitled to now."""
+
+    state: CheckoutState
+    keys: list[str]
+
+
+class TrialsOut(msgspec.Struct):
+    """The tiers whose free trial this reader has already had: checkout will not offer it again."""
+
+    reader_id: UUID
+    tier_ids: list[UUID]
 
 
 class SubscriptionOut(msgspec.Struct):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from uuid import UUID
 
 from sqlalchemy import select
@@ -36,6 +37,14 @@ FIELDS = (
     "canceled_at",
     "ended_at",
 )
+
+
+class CheckoutState(StrEnum):
+    """Where a reader's checkout stands when they come back from Stripe."""
+
+    ACTIVE = "active"  # paid (or trial started): its grants are live now
+    PENDING = "pending"  # not paid yet, or Stripe not yet settled: ask again shortly
+    EXPIRED = "expired"  # abandoned: nothing was bought
 
 
 class NotYetKnown(Exception):
@@ -138,6 +147,39 @@ class SubscriptionService:
             success_url=f"{back}{glue}checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{back}{glue}checkout=canceled",
         )
+
+    async def trials_taken(self, reader_id: UUID, publication_id: UUID | None = None) -> list[UUID]:
+        """The tiers this reader has already had a free trial of (of one publication, if named)."""
+        query = (
+            select(Subscription.tier_id)
+            .where(Subscription.reader_id == reader_id, Subscription.trial_start.is_not(None))
+            .distinct()
+        )
+        if publication_id is not None:
+            query = query.join(Tier, Tier.id == Subscription.tier_id).where(
+                Tier.publication_id == publication_id
+            )
+        return sorted(await self.db.scalars(query))
+
+    async def confirm_checkout(self, reader: Reader, session_id: str) -> CheckoutState:
+        """Back from Checkout: ask Stripe how it went, and grant now rather than wait for the webhook.
+
+        Stripe's own advice: fulfil on the success page too, since the webhook may arrive later.
+        `sync` is the same convergence the webhook runs, so whichever comes first, the end is one.
+        """
+        remote = await self.stripe.checkout_session(session_id)
+        if remote is None or remote.reader_id != str(reader.id):
+            raise NotFound("You have no checkout by that id.")
+        if remote.status == "expired":
+            return CheckoutState.EXPIRED
+        if remote.status != "complete" or remote.subscription is None:
+            return CheckoutState.PENDING
+        try:
+            await self.sync(remote.subscription)
+        except NotYetKnown:
+            return CheckoutState.PENDING
+        live = {g.source_id for g in await self.grants.live(reader.id)}
+        return CheckoutState.ACTIVE if remote.subscription in live else CheckoutState.PENDING
 
     # The reader's own subscriptions -----------------------------------------------------------
 
