@@ -53,3 +53,21 @@ def test_run_serves_on_the_configured_port(upstream: Any, tmp_path: Path) -> Non
         process.terminate()
         process.wait(timeout=15)
         log.close()
+
+
+def test_production_without_a_story_origin_refuses_to_start_in_one_sentence() -> None:
+    env = _env(GATEWAY_ENVIRONMENT="production", GATEWAY_MEMBERSHIP_API_KEY="tgk_x")
+    result = subprocess.run([GATEWAY, "run"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "GATEWAY_STORY_ORIGIN is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_serves_the_samples_only_when_asked_to() -> None:
+    from gateway.settings import Settings
+
+    with pytest.raises(ValueError, match="GATEWAY_STORY_ORIGIN"):
+        Settings(environment="production", story_origin="")
+    assert Settings(environment="production", story_origin="samples").serves_samples
+    assert not Settings(environment="production", story_origin="/srv/stories").serves_samples
+    assert Settings(environment="development", story_origin="").serves_samples

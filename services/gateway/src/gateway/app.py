@@ -52,7 +52,9 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
                 settings.story_origin, http=origin_http, timeout=settings.origin_timeout_seconds
             )
         else:
-            origin = FileOrigin(Path(settings.story_origin) if settings.story_origin else DEFAULT_SAMPLES)
+            origin = FileOrigin(DEFAULT_SAMPLES if settings.serves_samples else Path(settings.story_origin))
+            if settings.serves_samples and settings.is_production:
+                log.warning("serving the built-in sample stories in production", story_origin="samples")
         feed = None
         if api_key:
             feed = RevocationFeed(

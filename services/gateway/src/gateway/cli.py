@@ -7,14 +7,23 @@ Host and port default to the gateway's settings (`GATEWAY_HOST`, `GATEWAY_PORT`)
 from __future__ import annotations
 
 import os
+import sys
 
 from litestar.cli.main import litestar_group
+from pydantic import ValidationError
 
 from gateway.settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One sentence per problem, not a traceback: these are the operator's settings.
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"gateway: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
+        raise SystemExit(1) from None
     os.environ.setdefault("LITESTAR_APP", "gateway.app:create_app")
     os.environ.setdefault("LITESTAR_HOST", settings.host)
     os.environ.setdefault("LITESTAR_PORT", str(settings.port))

@@ -9,6 +9,8 @@ from pydantic_settings import SettingsConfigDict
 
 from tollgate_common.settings import ServiceSettings
 
+SAMPLES = "samples"
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
@@ -27,7 +29,8 @@ class Settings(ServiceSettings):
     forwarded_prefixes: tuple[str, ...] = ("/auth/", "/api/", "/account/", "/dev/", "/.well-known/")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
-    # Stories: empty means the built-in sample stories; else a folder of story files or an http(s) URL.
+    # Stories: a folder of story files or an http(s) URL; `samples` (or empty, outside production)
+    # the built-in sample stories.
     story_origin: str = ""
     origin_timeout_seconds: float = Field(default=5.0, gt=0)
     # How long browsers and shared caches may keep a public story page.
@@ -75,6 +78,20 @@ class Settings(ServiceSettings):
                 raise ValueError(f"GATEWAY_MEMBERSHIP_API_KEY_FILE names {path}, which is not a file")
             self.membership_api_key = SecretStr(path.read_text().strip())
         return self
+
+    @model_validator(mode="after")
+    def _origin_named_in_production(self) -> Settings:
+        # Production must say where stories come from, not fall back to the samples unnoticed.
+        if self.is_production and not self.story_origin:
+            raise ValueError(
+                "GATEWAY_STORY_ORIGIN is empty: in production, name your stories' folder or http(s) URL "
+                "(or `samples` to serve the built-in sample stories on purpose)"
+            )
+        return self
+
+    @property
+    def serves_samples(self) -> bool:
+        return self.story_origin in ("", SAMPLES)
 
     @property
     def issuer(self) -> str:
