@@ -251,12 +251,14 @@ async def test_the_api_serves_the_series_to_staff_and_to_keys_that_read_members(
 ) -> None:
     await make_publication(database_url, "daily", "owner@example.com")
     await make_publication(database_url, "other", "other@example.com")
+    # Begun this month, even a moment after it turned (a minute ago would be last month's).
+    began = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     for n in range(3):
         await give(database_url, await reader_id(database_url, f"m{n}@example.com"), {"pub:daily"},
-                   source_id=f"daily:{n}")  # fmt: skip
+                   source_id=f"daily:{n}", starts_at=began)  # fmt: skip
     gone = await reader_id(database_url, "gone@example.com")
-    await give(database_url, gone, {"pub:daily"}, source_id="daily:gone")
-    await give(database_url, gone, {"pub:daily"}, source_id="daily:gone", revoke=True)
+    await give(database_url, gone, {"pub:daily"}, source_id="daily:gone", starts_at=began)
+    await give(database_url, gone, {"pub:daily"}, source_id="daily:gone", starts_at=began, revoke=True)
 
     anonymous = await client.get("/api/publications/daily/stats")
     assert anonymous.status_code == 401
