@@ -22,9 +22,13 @@ lint:
 
 typecheck:
 	$(UV) run --no-sync mypy services libs
+	$(UV) run --no-sync lint-imports --no-cache
 
+# One worker per core (pytest-xdist); each worker makes its own SQLite file and PostgreSQL database,
+# and a test file stays on one worker so its module fixtures (running stacks) start once.
+PYTEST_WORKERS ?= auto
 pytest:
-	$(UV) run --no-sync pytest
+	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 fmt: env
 	$(UV) run --no-sync ruff format services libs tests scripts bench
