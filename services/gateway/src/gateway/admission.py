@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from litestar import Request
@@ -36,7 +36,6 @@ from gateway.free_reads import FreeReads, month_now
 from gateway.membership import CheckoutState, Membership, MembershipDown, MembershipRefused
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from gateway.stories.models import Story
 from tollgate_client import AccessClaims, InvalidToken, TokenExpired, TokenVerifier
 
 log = structlog.get_logger("gateway.admission")
@@ -68,6 +67,19 @@ def may_spend(request: Request[Any, Any, Any]) -> bool:
     # Browsers' speculative loads say so (Sec-Purpose: prefetch; older: Purpose / X-Moz).
     purpose = " ".join(request.headers.get(h, "") for h in ("sec-purpose", "purpose", "x-moz")).lower()
     return "prefetch" not in purpose and "prerender" not in purpose
+
+
+class Story(Protocol):
+    """What admission needs of a story (`stories.models.Story` has it; no import, no cycle)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def publication(self) -> str: ...
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+    @property
+    def author_id(self) -> str | None: ...
 
 
 def returning_checkout(request: Request[Any, Any, Any]) -> str | None:

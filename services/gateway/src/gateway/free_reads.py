@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 
-from gateway.stories.models import is_slug
+from gateway.slugs import is_slug
 from tollgate_common.months import this_month
 
 COOKIE = "tollgate_free_reads"

@@ -11,19 +11,15 @@ from datetime import date
 
 import msgspec
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-"""Story ids and publication slugs: lower-case letters, digits and hyphens, at most 100 characters."""
+from gateway.slugs import is_slug
+
+__all__ = ["KEY", "PUBLIC", "Story", "is_slug"]
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9:_.-]{0,199}$")
 """Entitlement keys, such as ``member`` or ``pub:the-gazette``."""
 
 PUBLIC: tuple[str, ...] = ()
 """The access keys of a public story: none are needed."""
-
-
-def is_slug(value: str) -> bool:
-    """Whether ``value`` is a valid story id or publication slug."""
-    return bool(SLUG.fullmatch(value))
 
 
 class Story(msgspec.Struct, frozen=True, kw_only=True):
