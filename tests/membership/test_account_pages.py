@@ -21,12 +21,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from membership.account.words import device, entitlement_name, subscription_state
 from membership.plans.models import Tier
 from membership.publications.models import Publication
 from membership.sessions.models import ReaderSession
 from membership.subscriptions.models import Subscription
 from membership.unlocks.services import UnlockService
+from membership.web.account.words import device, entitlement_name, subscription_state
 from tests.billing import conftest as billing
 from tests.billing.conftest import Stack
 from tests.membership.helpers import with_cookie

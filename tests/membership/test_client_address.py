@@ -6,7 +6,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from membership.deps import forwarded_client
+from membership.lib.client_address import forwarded_client
 
 LOOPBACK = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
 COMPOSE = (ip_network("172.16.0.0/12"),)

@@ -21,13 +21,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from membership.dashboard.charts import axis, bar_chart, line_chart
-from membership.dashboard.words import parse_amount
 from membership.friendlinks.models import FriendLink
 from membership.grants.models import Grant
 from membership.plans.models import Price, Tier
 from membership.readers.models import Reader
 from membership.subscriptions.models import Subscription
+from membership.web.dashboard.charts import axis, bar_chart, line_chart
+from membership.web.dashboard.words import parse_amount
 from stripe_sandbox.app import create_app as create_sandbox
 from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.conftest import ClientFactory

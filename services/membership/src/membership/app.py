@@ -16,11 +16,9 @@ from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
-from membership.account.controllers import AccountPages, unrouted
 from membership.apikeys.controllers import PublicationApiKeys, ServiceKeyApi
 from membership.cli import MembershipCLI
 from membership.comps.controllers import CompApi
-from membership.dashboard.controllers import DashboardPages
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
 from membership.entitlements.controllers import EntitlementApi
@@ -36,21 +34,26 @@ from membership.plans.controllers import PlatformTierApi, TierApi
 from membership.publications.controllers import PublicationApi
 from membership.sessions.controllers import AccountApi, SessionApi
 from membership.settings import Settings
-from membership.signin.controllers import SignInApi, SignInPages
+from membership.signin.controllers import SignInApi
 from membership.stats.controllers import StatsApi
 from membership.stripe_events.controllers import StripeWebhook
 from membership.stripe_events.worker import InboxWorker
-from membership.subscriptions.controllers import AccountCheckout, BillingApi, MySubscriptionsApi, TrialApi
+from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi, TrialApi
 from membership.tokens.controllers import JwksApi, TokenApi
 from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
+from membership.web.account.controllers import AccountPages, unrouted
+from membership.web.checkout import AccountCheckout
+from membership.web.dashboard.controllers import DashboardPages
+from membership.web.outbox import OutboxPage
+from membership.web.signin import SignInPages
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
 from tollgate_common.problems import exception_handlers
 from tollgate_common.words import TEMPLATE_FUNCTIONS
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent / "web" / "templates"
 log = structlog.get_logger(__name__)
 
 
@@ -142,7 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         DashboardPages,
     ]
     if settings.dev_pages:
-        handlers.append(DevOutbox)
+        handlers.extend([DevOutbox, OutboxPage])
 
     return Litestar(
         route_handlers=handlers,

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-from uuid import UUID
-
-import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.comps.schemas import CompIn, CompOut
 from membership.comps.services import Comp, CompService
-from membership.plans.schemas import Key
 from membership.publications.access import staff_publication
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
-
-
-class CompIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
-    keys: Annotated[list[Key], msgspec.Meta(max_length=20)] | None = None
-    until: datetime | None = None
-    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
-
-
-class CompOut(msgspec.Struct):
-    id: str
-    reader_id: UUID
-    email: str
-    keys: list[str]
-    starts_at: datetime
-    until: datetime | None
-    ended_at: datetime | None
-    note: str
 
 
 async def _out(db: AsyncSession, comp: Comp) -> CompOut:

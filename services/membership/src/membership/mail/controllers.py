@@ -1,11 +1,10 @@
-"""The development outbox: a page and JSON listing of mail that would have been sent."""
+"""The development outbox as JSON: mail that would have been sent (the page: `web/outbox.py`)."""
 
 from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
-from litestar.response import Template
 
 from membership.mail.schemas import OutboxMessageOut
 from membership.mail.services import Mailer
@@ -14,12 +13,6 @@ from membership.mail.services import Mailer
 class DevOutbox(Controller):
     path = "/dev/outbox"
     tags = ["development"]
-
-    @get("/", include_in_schema=False)
-    async def page(self, mailer: NamedDependency[Mailer], to: FromQuery[str | None] = None) -> Template:
-        return Template(
-            "outbox.html", context={"messages": await mailer.outbox(recipient=to), "to": to or ""}
-        )
 
     @get("/messages", summary="Mail in the local outbox, newest first (development only)")
     async def messages(

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
-from litestar.response import Redirect
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.services import ApiKeyService
@@ -20,12 +15,9 @@ from membership.grants.services import GrantService
 from membership.plans.services import PlanService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
-from membership.sessions.services import SessionEnded, SessionService
-from membership.settings import Settings
 from membership.signin.services import safe_next
 from membership.subscriptions.schemas import (
     CheckoutConfirmed,
-    CheckoutForm,
     CheckoutIn,
     CheckoutOut,
     EntitlementsOut,
@@ -36,34 +28,9 @@ from membership.subscriptions.schemas import (
     TrialsOut,
 )
 from membership.subscriptions.services import SubscriptionService
-from tollgate_common.problems import BadRequest, Forbidden, NotFound
+from tollgate_common.problems import BadRequest, NotFound
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 CHECKOUT_SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` as a browser sends it in `Origin` (lower case, no default port)."""
-    parts = urlsplit(url.strip())
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:  # an unparseable port matches nothing
-        return "invalid"
-    return f"{scheme}://{host}" if port in (None, DEFAULT_PORTS.get(scheme)) else f"{scheme}://{host}:{port}"
-
-
-def same_origin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A form posted from another site is refused (CSRF); SameSite=Lax cookies are the other half.
-    Browsers send `Origin` on every cross-site POST; without one, the request is not from a page."""
-    sent = connection.headers.get("origin")
-    if sent is None:
-        return
-    settings: Settings = connection.app.state.settings
-    if sent.strip().lower() == "null" or origin_of(sent) != origin_of(settings.public_url):
-        raise Forbidden("This form may only be sent from a page of this site.")
 
 
 class BillingApi(Controller):
@@ -117,36 +84,6 @@ class BillingApi(Controller):
         if url is None:
             raise NotFound("You have no billing account yet: subscribe first.")
         return RedirectOut(url=url)
-
-
-class AccountCheckout(Controller):
-    path = "/account"
-    tags = ["billing"]
-
-    @post(
-        "/checkout",
-        status_code=303,
-        guards=[same_origin],
-        summary="Subscribe from a plain HTML form: 303 to Stripe Checkout, or to sign-in first",
-    )
-    async def checkout_form(
-        self,
-        data: URLEncodedBody[CheckoutForm],
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[SessionService],
-        settings: NamedDependency[Settings],
-        plans: NamedDependency[PlanService],
-        subscriptions: NamedDependency[SubscriptionService],
-    ) -> Redirect:
-        return_to = safe_next(data.return_to)
-        try:
-            reader_session, _ = await sessions.authenticate(request.cookies.get(settings.session_cookie))
-        except SessionEnded:
-            # Includes a reused cookie: its session was revoked, and this 303 commits that.
-            return Redirect(f"/auth/sign-in?{urlencode({'next': return_to})}", status_code=303)
-        price = await plans.price(data.price_id)
-        _, url = await subscriptions.checkout(reader_session.reader, price, return_to=return_to)
-        return Redirect(url, status_code=303)
 
 
 class MySubscriptionsApi(Controller):

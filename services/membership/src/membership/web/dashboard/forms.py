@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 from litestar.datastructures import FormMultiDict
 
-from membership.comps.controllers import CompIn
-from membership.dashboard.words import parse_amount
+from membership.comps.schemas import CompIn
 from membership.friendlinks.schemas import STORY_ID, StaffLinkIn
 from membership.plans.schemas import PriceIn, TierIn
+from membership.web.dashboard.words import parse_amount
 from tollgate_common.problems import BadRequest
 from tollgate_common.words import decimals, money
 

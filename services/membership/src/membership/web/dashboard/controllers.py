@@ -30,10 +30,6 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.comps.services import CompService
-from membership.dashboard import charts
-from membership.dashboard.forms import CompForm, TierForm, read_added_price, read_story_id
-from membership.dashboard.services import DashboardService
-from membership.dashboard.words import price_words, source_words, status_words, subscription_detail
 from membership.friendlinks.models import MadeAs
 from membership.friendlinks.services import FriendLinkService
 from membership.lib.clock import utcnow
@@ -46,8 +42,12 @@ from membership.readers.models import Reader
 from membership.readers.services import ReaderService
 from membership.settings import Settings
 from membership.stats.services import Interval, Point, Series, StatsService
-from membership.subscriptions.controllers import same_origin
 from membership.subscriptions.models import Subscription
+from membership.web.dashboard import charts
+from membership.web.dashboard.forms import CompForm, TierForm, read_added_price, read_story_id
+from membership.web.dashboard.services import DashboardService
+from membership.web.dashboard.words import price_words, source_words, status_words, subscription_detail
+from membership.web.guards import same_origin
 from tollgate_common.problems import BadRequest, NotFound, TollgateError, Unauthorized
 from tollgate_common.words import day, day_and_time, money, month, short_day
 

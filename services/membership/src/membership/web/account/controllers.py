@@ -22,13 +22,13 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.account.services import AccountService
 from membership.sessions.cookies import cleared_cookie, reader_cookie
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionEnded, SessionService
 from membership.settings import Settings
-from membership.subscriptions.controllers import same_origin
 from membership.subscriptions.services import SubscriptionService
+from membership.web.account.services import AccountService
+from membership.web.guards import same_origin
 from tollgate_common.problems import NotFound, TollgateError
 from tollgate_common.problems import exception_handlers as problems
 

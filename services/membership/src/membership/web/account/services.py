@@ -12,15 +12,6 @@ from uuid import UUID
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.account.schemas import (
-    AccountView,
-    EntitlementView,
-    FreeStoriesView,
-    PublishingView,
-    SessionView,
-    SubscriptionView,
-)
-from membership.account.words import device, entitlement_name, source_words, subscription_state
 from membership.grants.services import GrantService
 from membership.lib.clock import utcnow
 from membership.publications.models import Publication
@@ -32,6 +23,15 @@ from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import LIVE_STATUSES, SubscriptionService
 from membership.unlocks.models import UnlockQuota
 from membership.unlocks.services import month_of
+from membership.web.account.schemas import (
+    AccountView,
+    EntitlementView,
+    FreeStoriesView,
+    PublishingView,
+    SessionView,
+    SubscriptionView,
+)
+from membership.web.account.words import device, entitlement_name, source_words, subscription_state
 from tollgate_common.words import day, day_and_time, money
 
 PLATFORM = "Tollgate, on every publication"
