@@ -44,7 +44,11 @@ from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
 from membership.web.account.controllers import AccountPages, unrouted
 from membership.web.checkout import AccountCheckout
-from membership.web.dashboard.controllers import DashboardPages
+from membership.web.dashboard.comps import CompPages
+from membership.web.dashboard.friend_links import FriendLinkPages
+from membership.web.dashboard.members import MemberPages
+from membership.web.dashboard.overview import OverviewPages
+from membership.web.dashboard.tiers import TierPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
 from tollgate_common.health import health_router
@@ -142,7 +146,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PublicationFriendLinkApi,
         MyFriendLinkApi,
         StatsApi,
-        DashboardPages,
+        OverviewPages,
+        TierPages,
+        MemberPages,
+        CompPages,
+        FriendLinkPages,
     ]
     if settings.dev_pages:
         handlers.extend([DevOutbox, OutboxPage])
