@@ -2,11 +2,15 @@
 
 Each source (one subscription, one trial, one comp) owns its grants: `sync` makes that source's
 rows say exactly what it now grants. Ending one source never touches another's rows, so a key
-that another live source grants stays live.
+that another live source grants stays live. The version rises (with one entry on the revocation
+feed) only when what the reader's tokens carry changes, so a replayed event costs no gateway its
+cached tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -19,6 +23,29 @@ from membership.readers.models import Reader
 from membership.tokens.models import EntitlementChange
 
 FEED_LOCK = 7_320_001  # the advisory lock id that orders the revocation feed
+
+
+@dataclass(frozen=True)
+class SourceGrants:
+    """What one source (a subscription's trial or paid access, a comp) grants now."""
+
+    source: str
+    source_id: str
+    keys: set[str]
+    live: bool
+    starts_at: datetime
+    ends_at: datetime | None
+    revoke: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Effective:
+    """What a reader's tokens carry: each live key with its latest end (None: no end), and the
+    grants that start later. Equal before and after a change means no token went stale."""
+
+    now: dict[str, datetime | None]
+    later: frozenset[tuple[str, datetime, datetime | None]]
 
 
 class GrantService:
@@ -42,6 +69,28 @@ class GrantService:
     async def keys(self, reader_id: UUID, at: datetime | None = None) -> set[str]:
         return {g.key for g in await self.live(reader_id, at)}
 
+    async def effective(self, reader_id: UUID, at: datetime | None = None) -> Effective:
+        """What the reader's tokens carry at `at`: each live key and its latest end, and what is to come."""
+        at = at or utcnow()
+        now: dict[str, datetime | None] = {}
+        later: set[tuple[str, datetime, datetime | None]] = set()
+        rows = await self.db.execute(
+            select(Grant.key, Grant.starts_at, Grant.ends_at).where(
+                Grant.reader_id == reader_id,
+                Grant.revoked_at.is_(None),
+                or_(Grant.ends_at.is_(None), Grant.ends_at > at),
+            )
+        )
+        for key, starts_at, ends_at in rows:
+            if starts_at > at:
+                later.add((key, starts_at, ends_at))
+            elif key not in now:
+                now[key] = ends_at
+            else:
+                current = now[key]
+                now[key] = None if current is None or ends_at is None else max(current, ends_at)
+        return Effective(now, frozenset(later))
+
     async def sync(
         self,
         reader_id: UUID,
@@ -55,47 +104,74 @@ class GrantService:
         revoke: bool = False,
         note: str = "",
     ) -> bool:
-        """Make one source's grants say exactly this; True (and a new version) if anything changed.
+        """Make one source's grants say exactly this; True if any row changed (see `sync_sources`)."""
+        return await self.sync_sources(
+            reader_id,
+            [SourceGrants(source, source_id, keys, live, starts_at, ends_at, revoke, note)],
+        )
 
-        `live=False` ends the source's grants now; `revoke=True` also marks them revoked (a
-        dispute, a refund, a comp taken back), which a later `live=True` does not undo.
+    async def sync_sources(self, reader_id: UUID, sources: Sequence[SourceGrants]) -> bool:
+        """Make each source's grants say exactly this; True if any row changed.
+
+        The reader gets a new version (and a feed entry) once, and only if what their tokens carry
+        changed: a replay that rewrites nothing, or a change no token can see (the end of a key
+        another source grants for longer), leaves their tokens good.
         """
         now = utcnow()
+        before = await self.effective(reader_id, now)
+        changed = False
+        for spec in sources:
+            changed |= await self._sync_one(reader_id, spec, now)
+        if not changed:
+            return False
+        await self.db.flush()
+        if await self.effective(reader_id, now) != before:
+            await self.bump_version(reader_id)
+        return True
+
+    async def _sync_one(self, reader_id: UUID, spec: SourceGrants, now: datetime) -> bool:
+        """`live=False` ends the source's grants now; `revoke=True` also marks them revoked (a
+        dispute, a refund, a comp taken back), which a later `live=True` does not undo.
+        """
         rows = {
             g.key: g
             for g in await self.db.scalars(
                 select(Grant).where(
-                    Grant.reader_id == reader_id, Grant.source == source, Grant.source_id == source_id
+                    Grant.reader_id == reader_id,
+                    Grant.source == spec.source,
+                    Grant.source_id == spec.source_id,
                 )
             )
         }
         changed = False
         for key, grant in rows.items():
-            if revoke:
+            if spec.revoke:
                 if grant.revoked_at is None:
-                    grant.revoked_at, grant.note, changed = now, note or grant.note, True
-            elif live and key in keys and grant.revoked_at is None:
-                if (grant.starts_at, grant.ends_at) != (starts_at, ends_at):
-                    grant.starts_at, grant.ends_at, changed = starts_at, ends_at, True
+                    grant.revoked_at, grant.note, changed = now, spec.note or grant.note, True
+            elif spec.live and key in spec.keys and grant.revoked_at is None:
+                # A grant that has begun keeps its start: callers clamp a start in our future to
+                # now (Stripe's clock may run ahead), which would otherwise move on every sync.
+                starts_at = (
+                    grant.starts_at if grant.starts_at <= now and spec.starts_at <= now else spec.starts_at
+                )
+                if (grant.starts_at, grant.ends_at) != (starts_at, spec.ends_at):
+                    grant.starts_at, grant.ends_at, changed = starts_at, spec.ends_at, True
             elif grant.revoked_at is None and (grant.ends_at is None or grant.ends_at > now):
                 grant.ends_at, changed = now, True
-        if live and not revoke:
-            for key in sorted(keys - rows.keys()):
+        if spec.live and not spec.revoke:
+            for key in sorted(spec.keys - rows.keys()):
                 self.db.add(
                     Grant(
                         reader_id=reader_id,
                         key=key,
-                        source=source,
-                        source_id=source_id,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        note=note,
+                        source=spec.source,
+                        source_id=spec.source_id,
+                        starts_at=spec.starts_at,
+                        ends_at=spec.ends_at,
+                        note=spec.note,
                     )
                 )
                 changed = True
-        if changed:
-            await self.db.flush()
-            await self.bump_version(reader_id)
         return changed
 
     async def bump_version(self, reader_id: UUID) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.grants.services import GrantService
+from membership.grants.services import GrantService, SourceGrants
 from membership.lib.clock import utcnow
 from membership.lib.stripe_client import RemoteSubscription, StripeApi
 from membership.plans.models import Price, Tier
@@ -287,20 +287,23 @@ class SubscriptionService:
             grace=timedelta(days=self.settings.past_due_grace_days),
             leeway=timedelta(hours=self.settings.renewal_leeway_hours),
         )
-        changed = False
-        for source, grant in result.items():
-            changed |= await self.grants.sync(
-                sub.reader_id,
-                source=source,
-                source_id=sub.stripe_subscription_id,
-                keys=set(sub.tier.entitlement_keys),
-                live=grant.live,
-                starts_at=grant.starts_at,
-                ends_at=grant.ends_at,
-                revoke=grant.revoke,
-                note=sub.revoke_reason or "",
-            )
-        return changed
+        # Both sources in one go: a trial turning paid is one change to the reader's tokens, not two.
+        return await self.grants.sync_sources(
+            sub.reader_id,
+            [
+                SourceGrants(
+                    source=source,
+                    source_id=sub.stripe_subscription_id,
+                    keys=set(sub.tier.entitlement_keys),
+                    live=grant.live,
+                    starts_at=grant.starts_at,
+                    ends_at=grant.ends_at,
+                    revoke=grant.revoke,
+                    note=sub.revoke_reason or "",
+                )
+                for source, grant in result.items()
+            ],
+        )
 
     async def revoke(self, stripe_subscription_id: str, reason: str) -> SyncResult:
         """A dispute or a full refund: cancel at Stripe now and end access at once, for good."""
