@@ -334,3 +334,21 @@ async def test_the_free_trial_is_offered_once_and_checkout_agrees(
     assert (await stack.sdk().v1.subscriptions.retrieve_async(again["subscription"])).status == "active"
     await reader.aclose()
     await newcomer.aclose()
+
+
+async def test_an_old_success_url_after_the_membership_ended_shows_the_paywall_not_confirming(
+    stack: Stack, prices: dict[str, str], gateway: Gateway
+) -> None:
+    reader, email = await stack.sign_in()
+    await stack.browse(gateway, email)
+    session_id = await stack.checkout(reader, prices["Monthly"])
+    paid = await stack.pay(session_id)
+    await stack.sdk().v1.subscriptions.cancel_async(paid["subscription"])
+
+    answer = await reader.post(f"/api/billing/checkout/{session_id}/confirm")
+    assert answer.json() == {"state": "ended", "keys": []}
+    page = await gateway.get(back_from(session_id), headers={"sec-purpose": "prefetch"})
+    assert "Confirming your payment" not in page.text
+    assert "Subscribe:" in page.text
+    assert SECRET not in page.text
+    await reader.aclose()

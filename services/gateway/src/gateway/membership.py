@@ -99,6 +99,7 @@ class CheckoutState(StrEnum):
     ACTIVE = "active"
     PENDING = "pending"
     EXPIRED = "expired"
+    ENDED = "ended"
 
 
 class _Confirmed(msgspec.Struct):

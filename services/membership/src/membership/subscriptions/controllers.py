@@ -59,7 +59,8 @@ class BillingApi(Controller):
         summary="Back from Checkout: how it went, granting at once if Stripe says it is paid",
         description="Asks Stripe about the reader's own Checkout Session and, once it is complete, "
         "grants what it bought without waiting for the webhook. `state` is `active` (granted), "
-        "`pending` (ask again in a few seconds) or `expired` (nothing was bought).",
+        "`pending` (ask again in a few seconds), `expired` (nothing was bought) or `ended` (bought, "
+        "and ended since: an old success URL).",
     )
     async def confirm_checkout(
         self,

@@ -45,6 +45,7 @@ class CheckoutState(StrEnum):
     ACTIVE = "active"  # paid (or trial started): its grants are live now
     PENDING = "pending"  # not paid yet, or Stripe not yet settled: ask again shortly
     EXPIRED = "expired"  # abandoned: nothing was bought
+    ENDED = "ended"  # it was bought, and what it bought has ended since (an old success URL)
 
 
 class NotYetKnown(Exception):
@@ -175,11 +176,15 @@ class SubscriptionService:
         if remote.status != "complete" or remote.subscription is None:
             return CheckoutState.PENDING
         try:
-            await self.sync(remote.subscription)
+            result = await self.sync(remote.subscription)
         except NotYetKnown:
             return CheckoutState.PENDING
         live = {g.source_id for g in await self.grants.live(reader.id)}
-        return CheckoutState.ACTIVE if remote.subscription in live else CheckoutState.PENDING
+        if remote.subscription in live:
+            return CheckoutState.ACTIVE
+        # Still paying (3-D Secure, a retry) is pending; cancelled or expired since is over.
+        still = (*LIVE_STATUSES, "incomplete")
+        return CheckoutState.PENDING if result.subscription.status in still else CheckoutState.ENDED
 
     # The reader's own subscriptions -----------------------------------------------------------
 
