@@ -20,13 +20,9 @@ from typing import Any
 
 import pytest
 
-from membership.app import create_app
-from stripe_sandbox.app import create_app as create_sandbox
-from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.billing.conftest import Stack
-from tests.billing.signing import new_secret
-from tests.conftest import empty_tables, make_settings
-from tests.servers import bound_socket, serve
+from tests.conftest import empty_tables
+from tests.servers import serve_billing
 from tollgate_client import MembershipError, TokenExpired
 
 README = Path(__file__).parents[2] / "libs" / "tollgate-client" / "README.md"
@@ -51,31 +47,9 @@ def run_readme() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Membership and the Stripe sandbox over real HTTP; membership's public URL is PUBLIC_URL."""
-    secret = new_secret()
-    membership_sock, sandbox_sock = bound_socket(), bound_socket()
-    membership_url = f"http://127.0.0.1:{membership_sock.getsockname()[1]}"
-    sandbox_url = f"http://127.0.0.1:{sandbox_sock.getsockname()[1]}"
-    settings = make_settings(
-        database_url,
-        Path(tmp_path_factory.mktemp("readme")),
-        public_url=PUBLIC_URL,
-        stripe_webhook_secret=secret,
-        stripe_sandbox_url=sandbox_url,
-        stripe_retry_base_seconds=0.05,
-        stripe_poll_seconds=0.05,
-        stripe_workers=1,
-    )
-    sandbox = create_sandbox(
-        SandboxSettings(
-            public_url=sandbox_url,
-            webhook_url=f"{membership_url}/api/stripe/webhook",
-            webhook_secret=secret,
-            log_level="WARNING",
-            log_format="console",
-        )
-    )
-    with serve(sandbox, sock=sandbox_sock), serve(create_app(settings), sock=membership_sock):
-        yield Stack(membership_url, sandbox_url, secret, database_url, settings)
+    data_dir = Path(tmp_path_factory.mktemp("readme"))
+    with serve_billing(database_url, data_dir, public_url=PUBLIC_URL, workers=1) as served:
+        yield Stack(served.membership, served.sandbox, served.secret, database_url, served.settings)
     asyncio.run(empty_tables(database_url))
 
 
