@@ -20,11 +20,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from membership.grants.models import Grant
+from membership.grants.models import EntitlementChange, Grant
 from membership.readers.models import Reader
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.reconcile import reconcile_all
-from membership.tokens.models import EntitlementChange
 from tests.billing.conftest import DECLINED_CARD, Stack, keys, subscriptions
 from tests.billing.test_replay import cli
 

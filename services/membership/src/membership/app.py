@@ -54,7 +54,7 @@ from membership.web.signin import SignInPages
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
-from tollgate_common.problems import exception_handlers
+from tollgate_common.problems import Problems
 from tollgate_common.words import TEMPLATE_FUNCTIONS
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
@@ -157,11 +157,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=handlers,
-        plugins=[SQLAlchemyPlugin(config=alchemy), MembershipCLI()],
+        plugins=[SQLAlchemyPlugin(config=alchemy), MembershipCLI(), Problems()],
         dependencies=dependencies,
         middleware=[RequestContextMiddleware],
         # Unrouted addresses under /account are pages people typed: they get a page, not JSON.
-        exception_handlers={**exception_handlers, NotFoundException: unrouted},
+        exception_handlers={NotFoundException: unrouted},
         on_startup=[migrate_on_start, load_keys, start_workers],
         on_shutdown=[stop_workers],
         state=State(

@@ -116,7 +116,6 @@ def create_api_key(name: str, scopes: tuple[str, ...], slug: str | None) -> None
 
 
 # What the gateway needs of membership: entitlement checks, metered unlocks, friend links.
-GATEWAY_SCOPES = ("entitlements:read", "unlocks:write", "friend-links:write")
 
 
 @api_keys_group.command("ensure-gateway")
@@ -127,7 +126,7 @@ def ensure_gateway_key(path: str) -> None:
     """Make sure PATH holds a valid gateway key: reuse the saved one, else create and save one."""
     from pathlib import Path
 
-    from membership.apikeys.services import ApiKeyService
+    from membership.apikeys.services import GATEWAY_SCOPES, ApiKeyService
     from tollgate_common.problems import TollgateError as KeyRejected
 
     saved = Path(path)
@@ -142,9 +141,7 @@ def ensure_gateway_key(path: str) -> None:
                 key = None
             if key is not None and set(GATEWAY_SCOPES) <= set(key.scopes) and key.publication_id is None:
                 return None
-        _, made = await service.create(
-            "gateway", list(GATEWAY_SCOPES), publication_id=None, created_by_id=None
-        )
+        _, made = await service.create("gateway", GATEWAY_SCOPES, publication_id=None, created_by_id=None)
         return made
 
     made = _job(work)

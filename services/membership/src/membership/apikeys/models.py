@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDAuditBase
 from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import UUIDAuditBase
+
+
+class Scope(StrEnum):
+    """What an API key may do; stored in `ApiKey.scopes` as these strings."""
+
+    STAFF_READ = "staff:read"
+    ENTITLEMENTS_READ = "entitlements:read"
+    MEMBERS_READ = "members:read"
+    UNLOCKS_WRITE = "unlocks:write"
+    FRIEND_LINKS_WRITE = "friend-links:write"
 
 
 class ApiKey(UUIDAuditBase):

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.apikeys.models import ApiKey
+from membership.apikeys.models import ApiKey, Scope
 from membership.lib.clock import utcnow
 from membership.lib.secrets import new_token, token_hash
 from tollgate_common.problems import BadRequest, Forbidden, NotFound, Unauthorized
 
 TOKEN_PREFIX = "tgk"  # noqa: S105 - a type prefix, not a secret
-# What a key may be allowed to do; later capabilities add theirs here.
-SCOPES: dict[str, str] = {
-    "staff:read": "List a publication's staff.",
-    "entitlements:read": "Read readers' entitlements, check access, follow the revocation feed.",
-    "members:read": "List a publication's members and subscribers, their history, the CSV export.",
-    "unlocks:write": "Record a reader's free unlock of a story (the gateway's metering).",
-    "friend-links:write": "Create friend links on behalf of a story's author (the gateway).",
+# What each scope lets a key do, in words for the people who make keys.
+SCOPES: dict[Scope, str] = {
+    Scope.STAFF_READ: "List a publication's staff.",
+    Scope.ENTITLEMENTS_READ: "Read readers' entitlements, check access, follow the revocation feed.",
+    Scope.MEMBERS_READ: "List a publication's members and subscribers, their history, the CSV export.",
+    Scope.UNLOCKS_WRITE: "Record a reader's free unlock of a story (the gateway's metering).",
+    Scope.FRIEND_LINKS_WRITE: "Create friend links on behalf of a story's author (the gateway).",
 }
+# What the gateway's key needs: check access, record unlocks, make friend links for authors.
+GATEWAY_SCOPES = [Scope.ENTITLEMENTS_READ, Scope.UNLOCKS_WRITE, Scope.FRIEND_LINKS_WRITE]
 
 
-def check_scopes(scopes: list[str]) -> list[str]:
+def check_scopes(scopes: Sequence[str]) -> list[str]:
     unknown = sorted(set(scopes) - SCOPES.keys())
     if unknown:
         raise BadRequest(
@@ -31,7 +34,7 @@ def check_scopes(scopes: list[str]) -> list[str]:
         )
     if not scopes:
         raise BadRequest("An API key needs at least one scope.")
-    return sorted(set(scopes))
+    return sorted({Scope(scope).value for scope in scopes})
 
 
 class ApiKeyService:
@@ -39,7 +42,7 @@ class ApiKeyService:
         self.db = session
 
     async def create(
-        self, name: str, scopes: list[str], *, publication_id: UUID | None, created_by_id: UUID | None
+        self, name: str, scopes: Sequence[str], *, publication_id: UUID | None, created_by_id: UUID | None
     ) -> tuple[ApiKey, str]:
         if not name.strip():
             raise BadRequest("An API key needs a name, so you can tell it apart later.")
@@ -70,7 +73,7 @@ class ApiKeyService:
         return key
 
     @staticmethod
-    def require(key: ApiKey, scope: str, publication_id: UUID | None = None) -> None:
+    def require(key: ApiKey, scope: Scope, publication_id: UUID | None = None) -> None:
         if scope not in key.scopes:
             raise Forbidden(f"This API key lacks the `{scope}` scope.")
         if publication_id is not None and key.publication_id not in (None, publication_id):

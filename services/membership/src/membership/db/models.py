@@ -2,7 +2,7 @@
 
 from membership.apikeys.models import ApiKey
 from membership.friendlinks.models import FriendLink
-from membership.grants.models import Grant
+from membership.grants.models import EntitlementChange, Grant
 from membership.mail.models import OutboxMessage
 from membership.plans.models import Price, Tier
 from membership.publications.models import Publication, StaffMember
@@ -11,7 +11,7 @@ from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import StripeCustomer, Subscription
-from membership.tokens.models import EntitlementChange, SigningKey
+from membership.tokens.models import SigningKey
 from membership.unlocks.models import Unlock, UnlockQuota
 
 __all__ = [

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.apikeys.models import ApiKey
+from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
 from membership.entitlements.schemas import (
     BatchIn,
@@ -33,12 +33,10 @@ from membership.readers.services import ReaderService
 from membership.subscriptions.schemas import GrantOut
 from tollgate_common.problems import Forbidden
 
-SCOPE = "entitlements:read"
-
 
 async def visible_prefix(db: AsyncSession, key: ApiKey) -> str | None:
     """None: every key is visible (a platform key); else only `pub:<slug>` and below."""
-    ApiKeyService.require(key, SCOPE)
+    ApiKeyService.require(key, Scope.ENTITLEMENTS_READ)
     if key.publication_id is None:
         return None
     publication = await db.get(Publication, key.publication_id)
@@ -121,7 +119,7 @@ class EntitlementApi(Controller):
         after: FromQuery[int] = 0,
         limit: FromQuery[int] = 1000,
     ) -> ChangesOut:
-        ApiKeyService.require(api_key, SCOPE)
+        ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
         found, more = await EntitlementService(db_session).changes(max(0, after), max(1, min(limit, 5000)))
         return ChangesOut(
             [Change(c.seq, c.reader_id, c.version) for c in found], found[-1].seq if found else after, more
@@ -131,5 +129,5 @@ class EntitlementApi(Controller):
     async def latest(
         self, api_key: NamedDependency[ApiKey], db_session: NamedDependency[AsyncSession]
     ) -> LatestOut:
-        ApiKeyService.require(api_key, SCOPE)
+        ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
         return LatestOut(await EntitlementService(db_session).latest_seq())

@@ -9,9 +9,8 @@ from uuid import UUID
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.grants.models import Grant
+from membership.grants.models import EntitlementChange, Grant
 from membership.lib.clock import utcnow
-from membership.tokens.models import EntitlementChange
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.apikeys.models import ApiKey
+from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import TOKEN_PREFIX as API_KEY_PREFIX
 from membership.apikeys.services import ApiKeyService
 from membership.deps import provide_reader
@@ -40,8 +40,6 @@ from membership.sessions.services import SessionService
 from membership.settings import Settings
 from membership.tokens.services import TokenService
 
-WRITE = "friend-links:write"
-RESOLVE = "entitlements:read"
 STAFF = {"publication": staff_publication()}
 
 
@@ -61,7 +59,7 @@ async def provide_listing_publication(
     _, _, credential = request.headers.get("authorization", "").partition(" ")
     if credential.strip().startswith(API_KEY_PREFIX + "_"):
         key = await api_keys.authenticate(request.headers["authorization"])
-        api_keys.require(key, WRITE, publication.id)
+        api_keys.require(key, Scope.FRIEND_LINKS_WRITE, publication.id)
         return publication
     reader = await provide_reader(request, db_session, sessions, settings, tokens)
     await require_staff(publications, publication, reader)
@@ -81,9 +79,9 @@ class FriendLinkServiceApi(Controller):
         readers: NamedDependency[ReaderService],
         friend_links: NamedDependency[FriendLinkService],
     ) -> FriendLinkCreated:
-        ApiKeyService.require(api_key, WRITE)
+        ApiKeyService.require(api_key, Scope.FRIEND_LINKS_WRITE)
         publication = await publications.by_slug(data.publication)
-        ApiKeyService.require(api_key, WRITE, publication.id)
+        ApiKeyService.require(api_key, Scope.FRIEND_LINKS_WRITE, publication.id)
         author = await readers.require(data.author_id)
         link, code = await friend_links.create(publication, data.story_id, author, MadeAs.AUTHOR)
         return FriendLinkCreated.of(link, code)
@@ -99,7 +97,7 @@ class FriendLinkServiceApi(Controller):
         api_key: NamedDependency[ApiKey],
         friend_links: NamedDependency[FriendLinkService],
     ) -> Resolved:
-        ApiKeyService.require(api_key, RESOLVE)
+        ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
         # A publication's key sees only its own publication's links; another's answer as unknown.
         return Resolved.of(await friend_links.resolve(data.code, publication_id=api_key.publication_id))
 

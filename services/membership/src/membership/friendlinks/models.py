@@ -6,11 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDAuditBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from membership.lib.orm import UUIDAuditBase
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 

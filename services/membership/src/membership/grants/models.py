@@ -1,14 +1,16 @@
-"""One row per reader, entitlement key and source, with start, end and revocation times."""
+"""Grants (one row per reader, entitlement key and source, with start, end and revocation times)
+and the feed of entitlement changes their syncs write, which gateways follow for revocations."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import Base, UUIDAuditBase
 
 
 class Grant(UUIDAuditBase):
@@ -27,3 +29,16 @@ class Grant(UUIDAuditBase):
     ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class EntitlementChange(Base):
+    """One row each time a reader's entitlement version rises: the revocation feed gateways follow."""
+
+    __tablename__ = "entitlement_change"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

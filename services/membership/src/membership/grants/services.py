@@ -17,10 +17,9 @@ from uuid import UUID
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.grants.models import Grant
+from membership.grants.models import EntitlementChange, Grant
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
-from membership.tokens.models import EntitlementChange
 
 FEED_LOCK = 7_320_001  # the advisory lock id that orders the revocation feed
 

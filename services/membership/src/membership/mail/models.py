@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from advanced_alchemy.base import UUIDAuditBase
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import UUIDAuditBase
 
 
 class OutboxMessage(UUIDAuditBase):

@@ -13,13 +13,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.apikeys.models import Scope
 from membership.members.services import Member, MemberService
 from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
 from membership.subscriptions.schemas import GrantOut, SubscriptionOut
 from tollgate_common.problems import BadRequest
-
-SCOPE = "members:read"
 
 
 class MemberOut(msgspec.Struct):
@@ -81,7 +80,7 @@ def _cursor(value: str | None) -> UUID | None:
 class MemberApi(Controller):
     path = "/api/publications/{slug:str}"
     tags = ["members"]
-    dependencies = {"publication": viewable_publication(SCOPE)}
+    dependencies = {"publication": viewable_publication(Scope.MEMBERS_READ)}
 
     @get("/members", summary="Readers holding the publication's keys now (filter by source), paginated")
     async def members(

@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
+from membership.apikeys.models import Scope
 from membership.apikeys.services import ApiKeyService
 from membership.publications.models import Publication, StaffRole
 from membership.publications.services import PublicationService
@@ -30,7 +31,7 @@ async def require_staff(
 async def require_staff_or_key(
     request: Request[Any, Any, Any],
     publication: Publication,
-    scope: str,
+    scope: Scope,
     *,
     publications: PublicationService,
     sessions: SessionService,
@@ -61,7 +62,7 @@ def staff_publication(*, owner: bool = False, lock: bool = False) -> Provide:
     return Provide(provide)
 
 
-def viewable_publication(scope: str) -> Provide:
+def viewable_publication(scope: Scope) -> Provide:
     """A dependency: the path's publication, for its staff or an API key with `scope`."""
 
     async def provide(

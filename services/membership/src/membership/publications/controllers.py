@@ -8,6 +8,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from membership.apikeys.models import Scope
 from membership.publications.access import staff_publication, viewable_publication
 from membership.publications.models import Publication, StaffRole
 from membership.publications.schemas import PublicationOut, StaffAdd, StaffChange, StaffOut
@@ -36,7 +37,7 @@ class PublicationApi(Controller):
 
     @get(
         "/{slug:str}/staff",
-        dependencies={"publication": viewable_publication("staff:read")},
+        dependencies={"publication": viewable_publication(Scope.STAFF_READ)},
         summary="A publication's staff (staff, or an API key with `staff:read`)",
     )
     async def list_staff(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDAuditBase
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from membership.lib.orm import UUIDAuditBase
 from membership.readers.models import Reader
 
 

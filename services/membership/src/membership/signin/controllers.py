@@ -13,27 +13,10 @@ from membership.lib.client_address import client_address
 from membership.readers.services import ReaderService
 from membership.sessions.cookies import signed_in
 from membership.sessions.schemas import SignedIn
-from membership.sessions.services import IssuedSession, SessionService
+from membership.sessions.services import SessionService
 from membership.settings import Settings
-from membership.signin.schemas import LinkSent, SignInComplete, SignInRequest
-from membership.signin.services import SignInService
-
-SENT = "If that address can receive mail, a sign-in link is on its way. It works for a few minutes."
-
-
-async def complete_sign_in(
-    token: str,
-    request: Request[Any, Any, Any],
-    signin: NamedDependency[SignInService],
-    readers: NamedDependency[ReaderService],
-    sessions: NamedDependency[SessionService],
-) -> tuple[IssuedSession, str]:
-    link = await signin.redeem(token)
-    reader, _ = await readers.get_or_create(link.email)
-    issued = await sessions.start(
-        reader, user_agent=request.headers.get("user-agent", ""), client_address=client_address(request)
-    )
-    return issued, link.next_path
+from membership.signin.schemas import SENT, LinkSent, SignInComplete, SignInRequest
+from membership.signin.services import SignInService, complete_sign_in
 
 
 class SignInApi(Controller):
@@ -60,5 +43,12 @@ class SignInApi(Controller):
         sessions: NamedDependency[SessionService],
         settings: NamedDependency[Settings],
     ) -> Response[SignedIn]:
-        issued, _ = await complete_sign_in(data.token, request, signin, readers, sessions)
+        issued, _ = await complete_sign_in(
+            data.token,
+            request.headers.get("user-agent", ""),
+            client_address(request),
+            signin,
+            readers,
+            sessions,
+        )
         return signed_in(settings, issued)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from advanced_alchemy.base import UUIDAuditBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import UUIDAuditBase
 
 
 class SignInLink(UUIDAuditBase):

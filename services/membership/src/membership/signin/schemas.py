@@ -8,6 +8,8 @@ import msgspec
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 NextPath = Annotated[str, msgspec.Meta(max_length=2048)]
+# The same answer whether or not the address has an account.
+SENT = "If that address can receive mail, a sign-in link is on its way. It works for a few minutes."
 
 
 class SignInRequest(msgspec.Struct, forbid_unknown_fields=True):

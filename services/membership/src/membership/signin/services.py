@@ -18,7 +18,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from membership.lib.clock import utcnow
 from membership.lib.secrets import new_token, token_hash
 from membership.mail.services import Mailer
-from membership.readers.services import normalise_email
+from membership.readers.services import ReaderService, normalise_email
+from membership.sessions.services import IssuedSession, SessionService
 from membership.settings import Settings
 from membership.signin.models import SignInLink
 from tollgate_common.problems import BadRequest, Gone, TooManyRequests
@@ -109,3 +110,18 @@ class SignInService:
         else:
             link.used_at = now
         return link
+
+
+async def complete_sign_in(
+    token: str,
+    user_agent: str,
+    client_address: str,
+    signin: SignInService,
+    readers: ReaderService,
+    sessions: SessionService,
+) -> tuple[IssuedSession, str]:
+    """Spend a sign-in link, make its reader if new, and start a session: the reader and where to go."""
+    link = await signin.redeem(token)
+    reader, _ = await readers.get_or_create(link.email)
+    issued = await sessions.start(reader, user_agent=user_agent, client_address=client_address)
+    return issued, link.next_path

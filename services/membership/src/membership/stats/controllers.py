@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.members.controllers import SCOPE
+from membership.apikeys.models import Scope
 from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
 from membership.stats.schemas import Interval, StatsOut
@@ -19,7 +19,7 @@ from membership.stats.services import MAX_PERIODS, StatsService
 class StatsApi(Controller):
     path = "/api/publications/{slug:str}/stats"
     tags = ["stats"]
-    dependencies = {"publication": viewable_publication(SCOPE)}
+    dependencies = {"publication": viewable_publication(Scope.MEMBERS_READ)}
 
     @get(
         "/",

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from advanced_alchemy.base import CommonTableAttributes, orm_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import Base
 
 
-class _Base(CommonTableAttributes, DeclarativeBase):
-    registry = orm_registry
-    __abstract__ = True
-
-
-class StripeEvent(_Base):
+class StripeEvent(Base):
     __tablename__ = "stripe_event"
     __table_args__ = (Index("ix_stripe_event_due", "status", "next_attempt_at"),)
 

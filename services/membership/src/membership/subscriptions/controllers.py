@@ -9,7 +9,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from membership.apikeys.models import ApiKey
+from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
 from membership.grants.services import GrantService
 from membership.plans.services import PlanService
@@ -148,6 +148,6 @@ class TrialApi(Controller):
         readers: NamedDependency[ReaderService],
         subscriptions: NamedDependency[SubscriptionService],
     ) -> TrialsOut:
-        ApiKeyService.require(api_key, "entitlements:read")
+        ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
         reader = await readers.require(reader_id)
         return TrialsOut(reader.id, await subscriptions.trials_taken(reader.id, api_key.publication_id))

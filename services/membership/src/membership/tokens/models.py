@@ -1,22 +1,17 @@
-"""A signing key (its private half encrypted at rest) and the feed of entitlement changes."""
+"""A signing key: its public JWK, its private half encrypted at rest, and when it retires."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
-from advanced_alchemy.base import CommonTableAttributes, orm_registry
 from advanced_alchemy.types import DateTimeUTC, JsonB
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import Base
 
 
-class _Base(CommonTableAttributes, DeclarativeBase):
-    registry = orm_registry
-    __abstract__ = True
-
-
-class SigningKey(_Base):
+class SigningKey(Base):
     __tablename__ = "signing_key"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -28,16 +23,3 @@ class SigningKey(_Base):
     # Set when a newer key took over signing; the key stays published until `unpublish_at`.
     retired_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     unpublish_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-
-
-class EntitlementChange(_Base):
-    """One row each time a reader's entitlement version rises: the revocation feed gateways follow."""
-
-    __tablename__ = "entitlement_change"
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    changed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from membership.apikeys.models import ApiKey
+from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
@@ -57,9 +57,9 @@ async def _status(
 
 async def _gateway_publication(api_key: ApiKey, publications: PublicationService, slug: str) -> Publication:
     """The publication an `unlocks:write` key acts on: its own, or any for a platform key."""
-    ApiKeyService.require(api_key, "unlocks:write")
+    ApiKeyService.require(api_key, Scope.UNLOCKS_WRITE)
     publication = await publications.by_slug(slug)
-    ApiKeyService.require(api_key, "unlocks:write", publication.id)
+    ApiKeyService.require(api_key, Scope.UNLOCKS_WRITE, publication.id)
     return publication
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDAuditBase
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from membership.lib.orm import UUIDAuditBase
 
 
 class Unlock(UUIDAuditBase):

@@ -18,9 +18,8 @@ from membership.readers.services import ReaderService
 from membership.sessions.cookies import session_cookie
 from membership.sessions.services import SessionService
 from membership.settings import Settings
-from membership.signin.controllers import SENT, complete_sign_in
-from membership.signin.schemas import ConfirmForm, SignInForm
-from membership.signin.services import SignInService, safe_next
+from membership.signin.schemas import SENT, ConfirmForm, SignInForm
+from membership.signin.services import SignInService, complete_sign_in, safe_next
 from tollgate_common.problems import TollgateError
 
 
@@ -62,7 +61,14 @@ class SignInPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Redirect | Template:
         try:
-            issued, next_path = await complete_sign_in(data.token, request, signin, readers, sessions)
+            issued, next_path = await complete_sign_in(
+                data.token,
+                request.headers.get("user-agent", ""),
+                client_address(request),
+                signin,
+                readers,
+                sessions,
+            )
         except TollgateError as exc:
             return Template(
                 "sign_in_confirm.html", context={"error": exc.detail}, status_code=exc.status_code
