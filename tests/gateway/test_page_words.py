@@ -11,9 +11,9 @@ from uuid import uuid4
 import pytest
 
 from gateway.access import Decision, Reason
-from gateway.membership import Offer, OfferPrice
 from gateway.stories.models import Story
 from gateway.stories.pages import render_page
+from tollgate_client import Offer, OfferPrice
 
 
 def story(published: date) -> Story:
@@ -31,8 +31,8 @@ def story(published: date) -> Story:
 
 def offer(currency: str, unit_amount: int) -> Offer:
     price = OfferPrice(id=uuid4(), interval="month", currency=currency, unit_amount=unit_amount)
-    return Offer(id=uuid4(), name="Members", description="", entitlement_keys=["pub:daily"], trial_days=0,
-                 prices=[price])  # fmt: skip
+    return Offer(id=uuid4(), name="Members", description="", entitlement_keys=("pub:daily",), trial_days=0,
+                 prices=(price,))  # fmt: skip
 
 
 @pytest.mark.parametrize(

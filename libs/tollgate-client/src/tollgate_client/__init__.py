@@ -2,7 +2,8 @@
 
 `TokenVerifier` checks membership's access tokens offline against its JWKS; `RevocationFeed`
 follows membership's revocation feed so tokens with revoked entitlements stop working early;
-`MembershipClient` asks membership directly (entitlements, access checks, member lists).
+`MembershipClient` asks membership directly (entitlements, access checks, member lists, and
+what a gateway needs: token renewal, checkout confirmation, free unlocks, friend links, offers).
 """
 
 from tollgate_client.client import (
@@ -10,12 +11,23 @@ from tollgate_client.client import (
     BatchDecision,
     Change,
     ChangesPage,
+    CheckoutState,
     Entitlements,
+    FriendLink,
+    FriendLinkCreated,
     Grant,
     Member,
     MembershipClient,
+    MembershipDown,
     MembershipError,
+    MembershipRefused,
     MembershipUnavailable,
+    Offer,
+    OfferPrice,
+    Publication,
+    RenewedToken,
+    UnlockOutcome,
+    UnlockStatus,
 )
 from tollgate_client.revocations import RevocationFeed
 from tollgate_client.verifier import (
@@ -40,20 +52,31 @@ __all__ = [
     "BatchDecision",
     "Change",
     "ChangesPage",
+    "CheckoutState",
     "Entitlements",
+    "FriendLink",
+    "FriendLinkCreated",
     "Grant",
     "InvalidToken",
     "KeysUnavailable",
     "MalformedToken",
     "Member",
     "MembershipClient",
+    "MembershipDown",
     "MembershipError",
+    "MembershipRefused",
     "MembershipUnavailable",
+    "Offer",
+    "OfferPrice",
+    "Publication",
+    "RenewedToken",
     "RevocationFeed",
     "TokenExpired",
     "TokenNotYetValid",
     "TokenVerifier",
     "UnknownKey",
+    "UnlockOutcome",
+    "UnlockStatus",
     "WrongAudience",
     "WrongIssuer",
     "WrongType",

@@ -1,15 +1,20 @@
-"""An async client for membership's entitlement API, for services that need an answer online.
+"""An async client for membership's API, for services that need an answer online.
 
-Every call carries an API key (`Authorization: Bearer tgk_...`). Answers decode into typed
-msgspec structs; an error answer (RFC 9457 problem details) raises `MembershipError`, and no
-answer at all (connection refused, timeout) raises its subclass `MembershipUnavailable`.
+Most calls carry an API key (`Authorization: Bearer tgk_...`); the reader's own calls (token
+renewal, checkout confirmation) carry the reader's session cookie instead, and the public ones
+(offers, publications) nothing. Answers decode into typed msgspec structs. An error answer (RFC
+9457 problem details) raises `MembershipError`: `MembershipRefused` for a 4xx, `MembershipDown`
+for a 5xx, and its subclass `MembershipUnavailable` when no answer came at all (connection
+refused, timeout). A call that finds membership down is logged as a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -21,13 +26,26 @@ __all__ = [
     "BatchDecision",
     "Change",
     "ChangesPage",
+    "CheckoutState",
     "Entitlements",
+    "FriendLink",
+    "FriendLinkCreated",
     "Grant",
     "Member",
     "MembershipClient",
+    "MembershipDown",
     "MembershipError",
+    "MembershipRefused",
     "MembershipUnavailable",
+    "Offer",
+    "OfferPrice",
+    "Publication",
+    "RenewedToken",
+    "UnlockOutcome",
+    "UnlockStatus",
 ]
+
+log = logging.getLogger("tollgate_client.client")
 
 T = TypeVar("T")
 ReaderId = str | uuid.UUID
@@ -43,7 +61,15 @@ class MembershipError(Exception):
         self.detail = detail
 
 
-class MembershipUnavailable(MembershipError):
+class MembershipRefused(MembershipError):
+    """Membership refused the request (a 4xx): bad input, nothing there, or not allowed."""
+
+
+class MembershipDown(MembershipError):
+    """Membership failed: a server error (5xx), or, as `MembershipUnavailable`, no answer at all."""
+
+
+class MembershipUnavailable(MembershipDown):
     """Membership could not be reached at all; `status` is 0 because no response came."""
 
     def __init__(self, detail: str) -> None:
@@ -112,8 +138,97 @@ class ChangesPage(msgspec.Struct, frozen=True, kw_only=True):
     has_more: bool = False
 
 
+class RenewedToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A fresh access token for a reader's session, and the `Set-Cookie` values to hand to their browser."""
+
+    access_token: str
+    set_cookies: tuple[str, ...] = ()
+
+
+class CheckoutState(StrEnum):
+    """Where a reader's checkout stands when they come back from Stripe (membership's words)."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    EXPIRED = "expired"
+    ENDED = "ended"
+
+
+class UnlockStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A reader's free unlocks at a publication this month, and the stories they opened with them."""
+
+    allowance: int
+    used: int
+    remaining: int
+    stories: tuple[str, ...]
+    # On the publication's staff: reads its stories without spending unlocks.
+    staff: bool = False
+
+
+class UnlockOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What recording an unlock did: `unlocked` (or `already` unlocked), and what is left."""
+
+    unlocked: bool
+    already: bool
+    remaining: int
+    allowance: int
+
+
+class FriendLink(msgspec.Struct, frozen=True, kw_only=True):
+    """The story a friend link opens."""
+
+    id: uuid.UUID
+    publication: str
+    story_id: str
+
+
+class FriendLinkCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A new friend link: its `code`, shown only now, and the `path` that opens the story with it."""
+
+    id: uuid.UUID
+    publication: str
+    story_id: str
+    code: str
+    path: str
+
+
+class OfferPrice(msgspec.Struct, frozen=True, kw_only=True):
+    """One price of a tier: `unit_amount` in the currency's smallest unit, per `interval`."""
+
+    id: uuid.UUID
+    interval: str
+    currency: str
+    unit_amount: int
+
+
+class Offer(msgspec.Struct, frozen=True, kw_only=True):
+    """A tier on offer, as a paywall shows it: what it opens, its free trial and its prices."""
+
+    id: uuid.UUID
+    name: str
+    description: str
+    entitlement_keys: tuple[str, ...]
+    trial_days: int
+    prices: tuple[OfferPrice, ...]
+
+
+class Publication(msgspec.Struct, frozen=True, kw_only=True):
+    """A publication's address (`slug`) and the name readers see."""
+
+    slug: str
+    name: str
+
+
 class _Latest(msgspec.Struct, frozen=True):
     seq: int
+
+
+class _Confirmed(msgspec.Struct, frozen=True):
+    state: CheckoutState
+
+
+class _Trials(msgspec.Struct, frozen=True):
+    tier_ids: tuple[uuid.UUID, ...]
 
 
 class _BatchAnswer(msgspec.Struct, frozen=True):
@@ -132,10 +247,12 @@ class _Problem(msgspec.Struct, frozen=True):
 
 
 class MembershipClient:
-    """Calls membership's entitlement API with one API key; close it with `aclose()` (or `async with`).
+    """Calls membership's API with one API key; close it with `aclose()` (or `async with`).
 
     `http` lets the caller share an `httpx.AsyncClient` (then the caller closes it); `timeout`
     applies to each request this client makes, whichever HTTP client carries it.
+    `session_cookie` is the name of membership's session cookie (`MEMBERSHIP_SESSION_COOKIE`),
+    which the reader's own calls carry.
     """
 
     #: The most reader ids membership takes in one batch check; longer lists are split.
@@ -148,15 +265,14 @@ class MembershipClient:
         *,
         http: httpx.AsyncClient | None = None,
         timeout: float = 5.0,
+        session_cookie: str = "tollgate_session",
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Accept": "application/json, application/problem+json",
-        }
+        self._api_key = api_key
         self._own_http = http is None
         self._http = http if http is not None else httpx.AsyncClient()
         self._timeout = timeout
+        self._session_cookie = session_cookie
 
     async def __aenter__(self) -> MembershipClient:
         return self
@@ -212,6 +328,114 @@ class MembershipClient:
         """The feed's newest sequence number, so a new follower can start from now."""
         return (await self._request("GET", "/api/entitlements/changes/latest", _Latest)).seq
 
+    # The reader's own calls: with their session cookie, not the API key --------------------
+
+    async def renew_token(self, session: str) -> RenewedToken | None:
+        """A fresh access token for the reader's session (`POST /api/auth/token`, with its cookie).
+
+        None when the session is over (signed out, expired: membership answers 401 or 403). Any
+        other refusal, and an answer without a token, raise `MembershipDown`: nothing the caller
+        can mend, and the reader is no more signed out than before.
+        """
+        try:
+            response = await self._send("POST", "/api/auth/token", headers=self._session_headers(session))
+        except MembershipRefused as exc:
+            if exc.status in (401, 403):
+                return None
+            raise MembershipDown(exc.status, exc.title, exc.detail) from exc
+        try:
+            token = msgspec.json.decode(response.content, type=dict[str, Any]).get("access_token")
+        except msgspec.DecodeError:
+            token = None
+        if not isinstance(token, str):
+            raise MembershipDown(response.status_code, "Unreadable answer", "no access_token in the answer")
+        return RenewedToken(access_token=token, set_cookies=tuple(response.headers.get_list("set-cookie")))
+
+    async def confirm_checkout(self, session: str, checkout_id: str) -> CheckoutState | None:
+        """How the reader's Stripe checkout `cs_...` stands; None if membership refuses (not theirs).
+
+        Membership asks Stripe and grants at once when it is paid, so the webhook need not be first.
+        The call carries the reader's session cookie; a membership that is down raises `MembershipDown`.
+        """
+        try:
+            return (
+                await self._request(
+                    "POST",
+                    f"/api/billing/checkout/{_segment(checkout_id)}/confirm",
+                    _Confirmed,
+                    headers=self._session_headers(session),
+                )
+            ).state
+        except MembershipRefused as exc:
+            log.info("checkout not confirmed: %s", exc)
+            return None
+
+    # With the API key (a platform key with unlocks:write and friend-links:write) ------------
+
+    async def trials_taken(self, reader_id: ReaderId) -> frozenset[uuid.UUID]:
+        """The tiers whose free trial this reader has had; checkout will not give one twice."""
+        params = {"reader_id": str(reader_id)}
+        return frozenset((await self._request("GET", "/api/trials", _Trials, params=params)).tier_ids)
+
+    async def unlock_status(self, reader_id: ReaderId, publication: str) -> UnlockStatus:
+        """The reader's free unlocks at the publication this month."""
+        params = {"reader_id": str(reader_id), "publication": publication}
+        return await self._request("GET", "/api/unlocks", UnlockStatus, params=params)
+
+    async def record_unlock(self, reader_id: ReaderId, publication: str, story_id: str) -> UnlockOutcome:
+        """Spends one of the reader's free unlocks on the story (nothing, if it is unlocked already)."""
+        body = {"reader_id": str(reader_id), "publication": publication, "story_id": story_id}
+        return await self._request("POST", "/api/unlocks", UnlockOutcome, json=body)
+
+    async def resolve_friend_link(self, code: str) -> FriendLink | None:
+        """The story a friend link's code opens; None for a code that opens nothing (unknown, revoked)."""
+        try:
+            return await self._request("POST", "/api/friend-links/resolve", FriendLink, json={"code": code})
+        except MembershipRefused as exc:
+            if exc.status in (400, 404, 422):
+                return None
+            raise
+
+    async def create_friend_link(
+        self, *, publication: str, story_id: str, author_id: ReaderId | None = None, bearer: str | None = None
+    ) -> FriendLinkCreated:
+        """A new friend link to the story: as its author with the API key, else as staff with `bearer`.
+
+        `author_id` is the story's author, vouched for by the caller (the API key's holder); without
+        it, the link is made with the reader's own access token `bearer`, which membership accepts
+        from the publication's staff only (else `MembershipRefused`, 401 or 403).
+        """
+        if author_id is not None:
+            body = {"publication": publication, "story_id": story_id, "author_id": str(author_id)}
+            return await self._request("POST", "/api/friend-links", FriendLinkCreated, json=body)
+        if bearer is None:
+            raise ValueError("create_friend_link needs the author_id or the staff reader's bearer token")
+        return await self._request(
+            "POST",
+            f"/api/publications/{_segment(publication)}/friend-links",
+            FriendLinkCreated,
+            json={"story_id": story_id},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+
+    # Public: no credentials ---------------------------------------------------------------------
+
+    async def offers(self, publication: str) -> list[Offer]:
+        """The tiers on offer to the publication's readers: its own, then the platform's."""
+        own = await self._request(
+            "GET", f"/api/publications/{_segment(publication)}/tiers", list[Offer], api_key=False
+        )
+        return own + await self._request("GET", "/api/platform/tiers", list[Offer], api_key=False)
+
+    async def publications(self) -> list[Publication]:
+        """Every publication, with the name readers see."""
+        return await self._request("GET", "/api/publications", list[Publication], api_key=False)
+
+    # HTTP ---------------------------------------------------------------------------------------
+
+    def _session_headers(self, session: str) -> dict[str, str]:
+        return {"Cookie": f"{self._session_cookie}={session}"}
+
     async def _request(
         self,
         method: str,
@@ -220,33 +444,59 @@ class MembershipClient:
         *,
         params: dict[str, str] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
+        api_key: bool = True,
     ) -> T:
-        headers = dict(self._headers)
+        response = await self._send(method, path, params=params, json=json, headers=headers, api_key=api_key)
+        try:
+            return msgspec.json.decode(response.content, type=answer_type)
+        except msgspec.DecodeError as exc:
+            raise MembershipError(response.status_code, "Unreadable answer", str(exc)) from exc
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        api_key: bool = True,
+    ) -> httpx.Response:
+        """One request: the API key unless `headers` (or `api_key=False`) say otherwise; errors raised."""
+        sent = {"Accept": "application/json, application/problem+json"}
+        if api_key and headers is None:
+            sent["Authorization"] = f"Bearer {self._api_key}"
+        sent.update(headers or {})
         content = None
         if json is not None:
             content = msgspec.json.encode(json)
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         try:
             response = await self._http.request(
                 method,
                 self._base_url + path,
                 params=params,
                 content=content,
-                headers=headers,
+                headers=sent,
                 timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
+            log.warning("membership call failed: %s %s (%s)", method, path, type(exc).__name__)
             raise MembershipUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
-            raise problem_error(response)
-        try:
-            return msgspec.json.decode(response.content, type=answer_type)
-        except msgspec.DecodeError as exc:
-            raise MembershipError(response.status_code, "Unreadable answer", str(exc)) from exc
+            error = problem_error(response)
+            if isinstance(error, MembershipDown):
+                log.warning("membership call failed: %s %s (%s)", method, path, response.status_code)
+            raise error
+        return response
 
 
 def problem_error(response: httpx.Response) -> MembershipError:
-    """The `MembershipError` for an error answer, from its problem details when it has them."""
+    """The `MembershipError` for an error answer, from its problem details when it has them.
+
+    A 4xx is a `MembershipRefused`, a 5xx a `MembershipDown`; anything else (a redirect) is neither.
+    """
     title, detail = response.reason_phrase or "Error", ""
     try:
         problem = msgspec.json.decode(response.content, type=_Problem)
@@ -255,7 +505,9 @@ def problem_error(response: httpx.Response) -> MembershipError:
         detail = response.text[:200]
     else:
         title, detail = problem.title or title, problem.detail
-    return MembershipError(response.status_code, title, detail)
+    status = response.status_code
+    kind = MembershipRefused if 400 <= status < 500 else MembershipDown if status >= 500 else MembershipError
+    return kind(status, title, detail)
 
 
 def _segment(value: ReaderId) -> str:

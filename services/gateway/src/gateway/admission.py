@@ -10,20 +10,23 @@ already opened the story, so that the common cases stay cheap:
    A reader back from Stripe Checkout (`?checkout=success&session_id=cs_...`) has membership ask
    Stripe first, which grants at once when it is paid; until then the page says the payment is
    being confirmed, and neither the paywall nor a free story is offered;
-3. a `?friend=` code is resolved at membership (cached for a short while);
+3. a `?friend=` code is resolved at membership (cached for `friend_link_cache_seconds`; a code
+   that opens nothing for at most 5 s, so guessing costs membership little);
 4. for a signed-in reader, membership says how many free unlocks are left, and records the unlock
    before the full text goes out. A session is refreshed first, so a reader who subscribed a
    moment ago is recognised as a member instead of spending a free story;
 5. with the anonymous allowance on, a reader who is not signed in is metered by a signed cookie.
 
-Whenever membership is needed for a member-only story and does not answer, the result is
-`unavailable`: the caller answers 503. Readers whose token opens the story never get that far.
+Membership is asked through `tollgate_client.MembershipClient`. Whenever it is needed for a
+member-only story and does not answer, the result is `unavailable`: the caller answers 503.
+Readers whose token opens the story never get that far.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,14 +36,25 @@ from litestar import Request
 from gateway.access import Decision, Reader, Reason, StoryAccess, decide
 from gateway.free_reads import COOKIE as FREE_READS_COOKIE
 from gateway.free_reads import FreeReads, month_now
-from gateway.membership import CheckoutState, Membership, MembershipDown, MembershipRefused
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from tollgate_client import AccessClaims, InvalidToken, TokenExpired, TokenVerifier
+from tollgate_client import (
+    AccessClaims,
+    CheckoutState,
+    FriendLink,
+    InvalidToken,
+    MembershipClient,
+    MembershipDown,
+    MembershipRefused,
+    TokenExpired,
+    TokenVerifier,
+)
 
 log = structlog.get_logger("gateway.admission")
 
 FRIEND_PARAM = "friend"
+# A code that opens nothing is remembered this long at most, so a mistyped link soon works once fixed.
+UNKNOWN_FRIEND_CODE_SECONDS = 5.0
 CHECKOUT_SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 
 
@@ -103,15 +117,19 @@ class Gatekeeper:
         self,
         settings: Settings,
         verifier: TokenVerifier,
-        membership: Membership,
+        membership: MembershipClient,
         free_reads: FreeReads,
         metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
         self.membership = membership
         self.free_reads = free_reads
         self.metrics = metrics
+        self._clock = clock
+        self._links: dict[str, tuple[float, FriendLink | None]] = {}
 
     def _presented_token(self, request: Request[Any, Any, Any]) -> str | None:
         # Straight from the raw headers: building Litestar's header and cookie maps costs more.
@@ -179,8 +197,8 @@ class Gatekeeper:
         if code:
             admission.friend_code = True
             try:
-                link = await self.membership.friend_link(code)
-            except MembershipDown as exc:
+                link = await self._friend_link(code)
+            except (MembershipDown, MembershipRefused) as exc:
                 admission.unavailable = str(exc)
                 return admission
             opened = link.story_id if link is not None and link.publication == story.publication else None
@@ -231,13 +249,13 @@ class Gatekeeper:
 
         The new cookies are added to `set_cookies`. Raises `MembershipDown`.
         """
-        refreshed = await self.membership.refresh(session)
+        refreshed = await self.membership.renew_token(session)
         if refreshed is None:
             # The session is over; the reader is anonymous now, and told so if they held a token.
             return None, None, None
         set_cookies.extend(refreshed.set_cookies)
         self.metrics.token_refreshes.inc()
-        claims, problem = await self._verify(refreshed.token)
+        claims, problem = await self._verify(refreshed.access_token)
         if claims is None:
             # A token membership has just issued should always verify: the settings disagree.
             log.error(
@@ -245,7 +263,23 @@ class Gatekeeper:
                 problem=problem,
                 issuer=self.settings.issuer,
             )
-        return refreshed.token, claims, problem
+        return refreshed.access_token, claims, problem
+
+    async def _friend_link(self, code: str) -> FriendLink | None:
+        """The story a friend code opens, or None; kept a while (a revoked link lasts that long)."""
+        now = self._clock()
+        cached = self._links.get(code)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        link = await self.membership.resolve_friend_link(code)
+        # A made-up code is remembered briefly too, so guessing costs membership little.
+        ttl = self.settings.friend_link_cache_seconds
+        if link is None:
+            ttl = min(UNKNOWN_FRIEND_CODE_SECONDS, ttl)
+        if len(self._links) > 10_000:
+            self._links.clear()
+        self._links[code] = (now + ttl, link)
+        return link
 
     async def _metered(
         self,

@@ -21,19 +21,19 @@ from gateway import __version__
 from gateway.admission import Gatekeeper
 from gateway.forward import forward_handler
 from gateway.free_reads import FreeReads
-from gateway.membership import Membership
 from gateway.metrics import Metrics, metrics_endpoint
 from gateway.own_headers import StripOwnHeaders
 from gateway.settings import Settings
+from gateway.stories.catalogue import Catalogue
 from gateway.stories.controllers import index, make_friend_link, read_story
 from gateway.stories.http_origin import HttpOrigin
 from gateway.stories.origin import DEFAULT_SAMPLES, FileOrigin, Origin
 from gateway.upstream import client_of, membership_client, settings_of
-from tollgate_client import RevocationFeed, TokenVerifier
+from tollgate_client import MembershipClient, RevocationFeed, TokenVerifier
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
-from tollgate_common.problems import exception_handlers
+from tollgate_common.problems import Problems
 
 log = structlog.get_logger("gateway")
 
@@ -75,13 +75,21 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
             leeway=settings.token_leeway_seconds,
             on_refresh=lambda ok: metrics.jwks_refreshes.labels("ok" if ok else "failed").inc(),
         )
-        membership = Membership(settings, lambda: client_of(app))
+        # On the pooled client, with its timeout; the API key rides on the calls that need it.
+        membership = MembershipClient(
+            settings.membership_url,
+            api_key,
+            http=membership_http,
+            timeout=settings.upstream_timeout_seconds,
+            session_cookie=settings.session_cookie,
+        )
         free_reads = FreeReads(
             settings.anonymous_cookie_secret.get_secret_value(), settings.anonymous_unlocks_per_month
         )
         app.state.origin = origin
         app.state.verifier = verifier
         app.state.gatekeeper = Gatekeeper(settings, verifier, membership, free_reads, metrics)
+        app.state.catalogue = Catalogue(membership, settings.offers_cache_seconds)
         if feed is not None:
             await feed.start()
         await verifier.start()
@@ -120,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         # Outermost first: the request id and access line wrap it all; spoofed headers go first.
         middleware=[RequestContextMiddleware, StripOwnHeaders],
-        exception_handlers=exception_handlers,
+        plugins=[Problems()],
         lifespan=[membership_client, gatekeeping],
         state=State({"settings": settings, "metrics": Metrics()}),
         openapi_config=api_docs_config,

@@ -24,8 +24,8 @@ from litestar.response.base import ASGIResponse
 
 from gateway.access import Decision, Reason
 from gateway.admission import Admission, Gatekeeper
-from gateway.membership import MembershipDown, MembershipRefused, Offer
 from gateway.metrics import metrics_of
+from gateway.stories.catalogue import Catalogue
 from gateway.stories.http_origin import OriginError, OriginTimeout
 from gateway.stories.models import Story, is_slug
 from gateway.stories.origin import Origin
@@ -41,6 +41,7 @@ from gateway.stories.pages import (
     story_json,
 )
 from gateway.stories.responses import StoryResponse
+from tollgate_client import MembershipDown, MembershipRefused, Offer
 from tollgate_common.problems import (
     PROBLEM_JSON,
     Forbidden,
@@ -71,6 +72,12 @@ def gatekeeper_of(request: Request[Any, Any, Any]) -> Gatekeeper:
     gatekeeper = request.app.state.gatekeeper
     assert isinstance(gatekeeper, Gatekeeper)
     return gatekeeper
+
+
+def catalogue_of(request: Request[Any, Any, Any]) -> Catalogue:
+    catalogue = request.app.state.catalogue
+    assert isinstance(catalogue, Catalogue)
+    return catalogue
 
 
 def origin_of(request: Request[Any, Any, Any]) -> Origin:
@@ -255,8 +262,8 @@ async def _html_answer(
     if decision.full and shared:
         body, etag = shared_page(story, decision.reason, base_url, signed_in)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
-    offers = [] if decision.full else await _offers(gatekeeper, story, admission.reader_id)
-    names = await gatekeeper.membership.publication_names() if not decision.full else {}
+    offers = [] if decision.full else await _offers(request, story, admission.reader_id)
+    names = await catalogue_of(request).publication_names() if not decision.full else {}
     body = render_page(
         story,
         decision,
@@ -271,14 +278,14 @@ async def _html_answer(
     return _response(request, 200, body, MediaType.HTML, headers, admission.set_cookies)
 
 
-async def _offers(gatekeeper: Gatekeeper, story: Story, reader_id: str | None) -> list[Offer]:
+async def _offers(request: Request[Any, Any, Any], story: Story, reader_id: str | None) -> list[Offer]:
     """The tiers on offer, without the free trial this reader already had (checkout gives none)."""
-    offers = await gatekeeper.membership.offers(story.publication, story.keys)
+    offers = await catalogue_of(request).offers(story.publication, story.keys)
     if reader_id is None or not any(offer.trial_days for offer in offers):
         return offers
     try:
-        taken = await gatekeeper.membership.trials_taken(reader_id)
-    except MembershipDown as exc:
+        taken = await gatekeeper_of(request).membership.trials_taken(reader_id)
+    except (MembershipDown, MembershipRefused) as exc:
         # Promise no trial that checkout might refuse.
         log.warning("trials unknown", error=str(exc))
         taken = frozenset(offer.id for offer in offers)
@@ -292,8 +299,7 @@ async def _json_answer(
     if decision.full:
         body = msgspec.json.encode(story_json(story, decision))
         return _response(request, 200, body, MediaType.JSON, headers, admission.set_cookies)
-    gatekeeper = gatekeeper_of(request)
-    offers = await _offers(gatekeeper, story, admission.reader_id)
+    offers = await _offers(request, story, admission.reader_id)
     path = f"/stories/{story.id}"
     detail = {
         Reason.SUBSCRIBE: "You have read this month's free member-only stories; subscribe to read this one.",
@@ -389,7 +395,7 @@ async def make_friend_link(request: Request[Any, Any, Any], story_id: FromPath[s
             raise Forbidden(
                 "Only the story's author or the publication's staff may make friend links."
             ) from exc
-        raise NotFound(exc.detail) from exc
+        raise NotFound(exc.detail or exc.title) from exc
     url = f"{settings.public_url}{link.path}"
     headers = {"cache-control": "no-store", **PAGE_HEADERS}
     if wants_json(request):
@@ -413,7 +419,7 @@ async def index(request: Request[Any, Any, Any]) -> ASGIResponse:
     groups: dict[str, list[Story]] = {}
     for story in stories:
         groups.setdefault(story.publication, []).append(story)
-    names = await gatekeeper_of(request).membership.publication_names()
+    names = await catalogue_of(request).publication_names()
     signed_in = has_cookie(request, gatekeeper_of(request).settings.session_cookie)
     body = render_index(sorted(groups.items()), names, signed_in=signed_in)
     # The header names the reader's account when signed in: not for shared caches then.

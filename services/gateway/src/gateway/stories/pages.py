@@ -20,8 +20,8 @@ import msgspec
 
 from gateway import __version__
 from gateway.access import Decision, Reason
-from gateway.membership import CheckoutState, Offer, OfferPrice
 from gateway.stories.models import Story
+from tollgate_client import CheckoutState, Offer, OfferPrice
 from tollgate_common.words import TEMPLATE_FUNCTIONS, money
 
 # Everything a browser may load on a story page is inline; nothing comes from elsewhere.

@@ -1,0 +1,59 @@
+"""What the paywall and the index show of membership: the tiers on offer, the publications' names.
+
+Both change rarely and are asked for on every teaser, so they are kept for `offers_cache_seconds`.
+When membership does not answer (or answers something unreadable), the last answer known is
+shown, or none: a paywall without offers still shows the teaser and the sign-in link.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from tollgate_client import MembershipClient, MembershipError, Offer
+
+log = structlog.get_logger("gateway.catalogue")
+
+
+class Catalogue:
+    """The offers per publication and the publication names, from membership, cached."""
+
+    def __init__(
+        self,
+        membership: MembershipClient,
+        cache_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._membership = membership
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._offers: dict[str, tuple[float, list[Offer]]] = {}
+        self._names: tuple[float, dict[str, str]] = (-1.0, {})
+
+    async def offers(self, publication: str, keys: tuple[str, ...]) -> list[Offer]:
+        """The tiers with a price that open a story with these keys: the publication's and the platform's."""
+        now = self._clock()
+        cached = self._offers.get(publication)
+        if cached is None or cached[0] <= now:
+            try:
+                cached = (now + self._cache_seconds, await self._membership.offers(publication))
+                self._offers[publication] = cached
+            except MembershipError as exc:
+                log.warning("offers unavailable", publication=publication, error=str(exc))
+                if cached is None:
+                    return []
+        return [t for t in cached[1] if t.prices and any(k in keys for k in t.entitlement_keys)]
+
+    async def publication_names(self) -> dict[str, str]:
+        """Publication names by slug, for pages; empty if never known."""
+        now = self._clock()
+        if self._names[0] <= now:
+            try:
+                found = await self._membership.publications()
+                self._names = (now + self._cache_seconds, {p.slug: p.name for p in found})
+            except MembershipError as exc:
+                log.warning("publication names unavailable", error=str(exc))
+        return self._names[1]
