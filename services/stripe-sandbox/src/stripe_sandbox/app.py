@@ -30,7 +30,7 @@ from stripe_sandbox.state import Sandbox
 from stripe_sandbox.webhooks import Delivery
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
-from tollgate_common.problems import exception_handlers
+from tollgate_common.problems import Problems
 
 log = structlog.get_logger("stripe_sandbox")
 
@@ -105,8 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health_router({"delivery": _delivery_is_running}),
         ],
         middleware=[RequestContextMiddleware],
+        plugins=[Problems(leave=[HTTPException])],
         exception_handlers={
-            **exception_handlers,
             StripeError: stripe_error_handler,
             HTTPException: not_found_handler,
         },
