@@ -33,6 +33,35 @@ again. The rules, conservative by design because a story's ``access`` line can c
 * The cache holds at most ``max_entries`` stories and drops the least recently used one first.
 * Concurrent requests for the same story share one origin request.
 
+Why not hishel
+--------------
+
+hishel is the maintained RFC 9111 cache for httpx, and the rules above are a subset of RFC 9111,
+so it was weighed (hishel 2.0.0, the version on our package index) as a replacement for this
+module's cache. It would lose behaviour this module has, and its tests check:
+
+* **No stale-if-error.** hishel does not read RFC 5861's ``stale-if-error``. A 5xx during
+  revalidation is forwarded *and stored*, replacing the good answer, and a timeout or refused
+  connection is raised. Here, a story stays readable through an origin outage for as long as the
+  CMS allows. Its only stale option (``allow_stale``) goes the other way: it serves stale answers
+  without revalidating, with no bound.
+* **Heuristic freshness.** Without ``max-age`` or ``Expires``, hishel treats an answer with
+  ``Last-Modified`` as fresh for 10% of its age (up to a week). Here, such an answer is revalidated
+  on every use: a story's ``access`` line may change, and a story made member-only must not stay
+  public for days.
+* **Age from the wall clock.** hishel takes age from ``time.time()`` against the origin's
+  ``Date``, so a CMS whose clock runs behind makes every answer look old, and tests cannot move
+  its clock. Here, age is ``Age`` plus the request's own delay, measured on an injectable
+  monotonic clock.
+* **Bytes, not stories.** hishel stores responses, in SQLite or Redis (it has no bounded
+  in-memory LRU). Each hit would read the store and parse the Markdown again, and a 304 would
+  parse it too. Here, a hit is a dict lookup that returns the parsed ``Story``.
+* **No shared flights.** Concurrent misses for one story would each ask the CMS.
+
+Closing those gaps would mean wrapping hishel's state machine in about as much code as the cache
+below, plus a storage backend. So the cache stays hand-written; it is kept small, and each rule
+has a test in ``tests/gateway/test_http_origin.py``.
+
 Failures
 ========
 
