@@ -16,7 +16,9 @@ from tollgate_client import (
     Grant,
     Member,
     MembershipClient,
+    MembershipDown,
     MembershipError,
+    MembershipRefused,
     MembershipUnavailable,
 )
 from tollgate_client.client import problem_error
@@ -103,6 +105,9 @@ async def test_a_refused_request_is_a_problem(client: MembershipClient, reader: 
 
     assert caught.value.status == 422
     assert caught.value.detail == "keys must be a non-empty list"
+    # A 4xx is a refusal, not membership being down: a caller retrying would get the same.
+    assert isinstance(caught.value, MembershipRefused)
+    assert not isinstance(caught.value, MembershipDown)
 
 
 async def test_check_batch(client: MembershipClient, membership: FakeMembership, reader: str) -> None:
@@ -188,6 +193,8 @@ async def test_an_error_page_body_becomes_the_detail(membership: FakeMembership)
     assert error.status == 502
     assert error.title == "Bad Gateway"
     assert "bad gateway" in error.detail
+    assert isinstance(error, MembershipDown)
+    assert not isinstance(error, MembershipRefused)
 
 
 async def test_membership_down_is_unavailable(dead_url: str) -> None:
@@ -195,6 +202,7 @@ async def test_membership_down_is_unavailable(dead_url: str) -> None:
         with pytest.raises(MembershipUnavailable) as caught:
             await client.check(READER, ["member"])
 
+    assert isinstance(caught.value, MembershipDown)
     assert isinstance(caught.value, MembershipError)
     assert caught.value.status == 0
 

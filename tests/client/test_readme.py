@@ -3,7 +3,8 @@
 Every ```python block of libs/tollgate-client/README.md runs, in order, in one namespace, as a
 service would import it. The blocks read their settings from the environment. Then this test
 calls the functions they define, for a reader who paid through the sandbox, then for a reader
-who did not, then again after a full refund. Membership's public URL (the tokens' issuer) is not
+who did not, then again after a full refund, when a token renewed from the paying reader's session
+carries the key no more. Membership's public URL (the tokens' issuer) is not
 the address membership is reached at, as in production behind the gateway. So a README that
 gives the membership URL as the issuer fails here with `WrongIssuer`.
 """
@@ -103,6 +104,7 @@ async def test_the_readme_runs_against_membership(stack: Stack, monkeypatch: pyt
         assert await readme["readers_with_access"](ids, slug) == {subscriber_id}
         assert await readme["member_emails"](slug) == [subscriber_email]
         assert readme["revocations_fresh"]()
+        assert await readme["tiers_on_offer"](slug) == [tier["name"]]
 
         # A full refund ends access; the README's feed polls it, and the same token stops working.
         await stack.sdk().v1.refunds.create_async({"charge": paid["charge"]})
@@ -116,6 +118,12 @@ async def test_the_readme_runs_against_membership(stack: Stack, monkeypatch: pyt
         assert not await readme["may_read"](subscriber_id, bearer, slug)
         assert await readme["readers_with_access"](ids, slug) == set()
         assert await readme["member_emails"](slug) == []
+        session = subscriber.cookies.get("tollgate_session")
+        assert session
+        renewed = await readme["token_for_session"](session)
+        assert renewed is not None and renewed.sub == subscriber_id
+        assert not renewed.allows(f"pub:{slug}")
+        assert await readme["token_for_session"]("not-a-session") is None
     finally:
         await readme["shutdown"]()
         for client in (owner, subscriber, other):
