@@ -46,17 +46,30 @@ async def test_the_allowance_is_full_again_at_midnight_utc_on_the_1st(
             assert (await unlock(client, key, reader, story)).json()["unlocked"]
         clock.move_to(last_second + timedelta(microseconds=999_999))  # the month's very last instant
         refused = (await unlock(client, key, reader, "four")).json()
-        assert refused == {"unlocked": False, "already": False, "remaining": 0, "allowance": 3}
+        assert refused == {
+            "unlocked": False,
+            "already": False,
+            "remaining": 0,
+            "allowance": 3,
+            "outcome": "refused",
+        }
 
         clock.move_to(last_second + SECOND)  # the 1st, 00:00:00 UTC
         fresh = (await unlock(client, key, reader, "four")).json()
-        assert fresh == {"unlocked": True, "already": False, "remaining": 2, "allowance": 3}
+        assert fresh == {
+            "unlocked": True,
+            "already": False,
+            "remaining": 2,
+            "allowance": 3,
+            "outcome": "unlocked",
+        }
         # Last month's story costs an unlock again in the new month.
         assert (await unlock(client, key, reader, "one")).json() == {
             "unlocked": True,
             "already": False,
             "remaining": 1,
             "allowance": 3,
+            "outcome": "unlocked",
         }
         await sign_in(client, "turn@example.com")
         mine = (await client.get("/api/me/unlocks", params={"publication": "daily"})).json()

@@ -57,13 +57,31 @@ async def test_allowance_counts_each_story_once_a_month(
     key = await gateway_key(database_url)
     reader = await reader_id(client, "metered@example.com")
     first = (await unlock(client, key, reader, "story-one")).json()
-    assert first == {"unlocked": True, "already": False, "remaining": 2, "allowance": 3}
+    assert first == {
+        "unlocked": True,
+        "already": False,
+        "remaining": 2,
+        "allowance": 3,
+        "outcome": "unlocked",
+    }
     again = (await unlock(client, key, reader, "story-one")).json()
-    assert again == {"unlocked": True, "already": True, "remaining": 2, "allowance": 3}  # rereading is free
+    assert again == {
+        "unlocked": True,
+        "already": True,
+        "remaining": 2,
+        "allowance": 3,
+        "outcome": "already",
+    }  # rereading is free
     assert (await unlock(client, key, reader, "story-two")).json()["remaining"] == 1
     assert (await unlock(client, key, reader, "story-three")).json()["remaining"] == 0
     refused = (await unlock(client, key, reader, "story-four")).json()
-    assert refused == {"unlocked": False, "already": False, "remaining": 0, "allowance": 3}
+    assert refused == {
+        "unlocked": False,
+        "already": False,
+        "remaining": 0,
+        "allowance": 3,
+        "outcome": "refused",
+    }
     assert (await unlock(client, key, reader, "story-two")).json()["unlocked"] is True  # still free to reread
     await sign_in(client, "metered@example.com")
     mine = (await client.get("/api/me/unlocks", params={"publication": "daily"})).json()

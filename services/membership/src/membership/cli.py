@@ -253,10 +253,13 @@ def stripe_group() -> None:
 def list_events(status: str | None, limit: int) -> None:
     """List stored Stripe events, newest first (`--status failed` for the ones that gave up)."""
     from membership.settings import Settings
+    from membership.stripe_events.models import EventStatus
     from membership.stripe_events.services import Inbox
 
     async def work(session: AsyncSession) -> list[str]:
-        events = await Inbox(session, Settings()).listing(status=status, limit=limit)
+        events = await Inbox(session, Settings()).listing(
+            status=EventStatus(status) if status else None, limit=limit
+        )
         return [
             f"{e.id}  {e.type:<36} {e.status:<9} attempts={e.attempts}"
             + (f"  {e.last_error}" if e.last_error else "")
@@ -273,13 +276,14 @@ def list_events(status: str | None, limit: int) -> None:
 def replay_events(event_ids: tuple[str, ...], all_failed: bool) -> None:
     """Queue stored events to be processed again (the running workers pick them up)."""
     from membership.settings import Settings
+    from membership.stripe_events.models import EventStatus
     from membership.stripe_events.services import Inbox
 
     async def work(session: AsyncSession) -> int:
         inbox = Inbox(session, Settings())
         ids = list(event_ids)
         if all_failed:
-            ids += [e.id for e in await inbox.listing(status="failed", limit=100_000)]
+            ids += [e.id for e in await inbox.listing(status=EventStatus.FAILED, limit=100_000)]
         for event_id in ids:
             await inbox.replay(event_id)
         return len(ids)

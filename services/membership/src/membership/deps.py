@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey
 from membership.apikeys.services import ApiKeyService
+from membership.comps.services import CompService
+from membership.entitlements.services import EntitlementService
 from membership.friendlinks.services import FriendLinkService
 from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
+from membership.members.services import MemberService
 from membership.plans.services import PlanService
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
@@ -24,9 +27,11 @@ from membership.sessions.models import ReaderSession
 from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
 from membership.signin.services import SignInService
+from membership.stats.services import StatsService
 from membership.subscriptions.services import SubscriptionService
 from membership.tokens.keyring import KeyRing
 from membership.tokens.services import InvalidAccessToken, TokenService
+from membership.unlocks.services import UnlockService
 
 
 def provide_settings(state: State) -> Settings:
@@ -104,6 +109,26 @@ def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService
     return ApiKeyService(db_session)
 
 
+def provide_comps(db_session: NamedDependency[AsyncSession]) -> CompService:
+    return CompService(db_session)
+
+
+def provide_entitlements(db_session: NamedDependency[AsyncSession]) -> EntitlementService:
+    return EntitlementService(db_session)
+
+
+def provide_members(db_session: NamedDependency[AsyncSession]) -> MemberService:
+    return MemberService(db_session)
+
+
+def provide_stats(db_session: NamedDependency[AsyncSession]) -> StatsService:
+    return StatsService(db_session)
+
+
+def provide_unlocks(db_session: NamedDependency[AsyncSession]) -> UnlockService:
+    return UnlockService(db_session)
+
+
 async def provide_current_session(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -167,4 +192,9 @@ dependencies: dict[str, Provide] = {
     "subscriptions": Provide(provide_subscriptions, sync_to_thread=False),
     "grants": Provide(provide_grants, sync_to_thread=False),
     "friend_links": Provide(provide_friend_links, sync_to_thread=False),
+    "comps": Provide(provide_comps, sync_to_thread=False),
+    "entitlements": Provide(provide_entitlements, sync_to_thread=False),
+    "members": Provide(provide_members, sync_to_thread=False),
+    "stats": Provide(provide_stats, sync_to_thread=False),
+    "unlocks": Provide(provide_unlocks, sync_to_thread=False),
 }

@@ -34,25 +34,28 @@ class CompApi(Controller):
         data: JSONBody[CompIn],
         publication: NamedDependency[Publication],
         readers: NamedDependency[ReaderService],
+        comps: NamedDependency[CompService],
         db_session: NamedDependency[AsyncSession],
     ) -> CompOut:
         recipient, _ = await readers.get_or_create(data.email)
-        comp = await CompService(db_session).give(
-            publication, recipient, keys=data.keys, until=data.until, note=data.note
-        )
+        comp = await comps.give(publication, recipient, keys=data.keys, until=data.until, note=data.note)
         return await _out(db_session, comp)
 
     @get("/", summary="The publication's comps, newest first (staff)")
     async def list_comps(
-        self, publication: NamedDependency[Publication], db_session: NamedDependency[AsyncSession]
+        self,
+        publication: NamedDependency[Publication],
+        comps: NamedDependency[CompService],
+        db_session: NamedDependency[AsyncSession],
     ) -> list[CompOut]:
-        return [await _out(db_session, c) for c in await CompService(db_session).of_publication(publication)]
+        return [await _out(db_session, c) for c in await comps.of_publication(publication)]
 
     @post("/{comp_id:str}/end", status_code=200, summary="End a comp now (staff)")
     async def end(
         self,
         comp_id: FromPath[str],
         publication: NamedDependency[Publication],
+        comps: NamedDependency[CompService],
         db_session: NamedDependency[AsyncSession],
     ) -> CompOut:
-        return await _out(db_session, await CompService(db_session).end(publication, comp_id))
+        return await _out(db_session, await comps.end(publication, comp_id))

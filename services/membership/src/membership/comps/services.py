@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.models import Grant
 from membership.grants.services import GrantService
+from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.plans.services import allowed_keys
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 from tollgate_common.problems import BadRequest, NotFound
 
-SOURCE = "comp"
+SOURCE = GrantSource.COMP
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,12 @@ class EntitlementApi(Controller):
         data: JSONBody[CheckIn],
         api_key: NamedDependency[ApiKey],
         db_session: NamedDependency[AsyncSession],
+        entitlements: NamedDependency[EntitlementService],
     ) -> CheckOut:
         prefix = await visible_prefix(db_session, api_key)
         if hidden := [k for k in data.keys if not _visible(k, prefix)]:
             raise Forbidden(f"This API key may not check {', '.join(hidden)}.")
-        decision = await EntitlementService(db_session).check(data.reader_id, data.keys)
+        decision = await entitlements.check(data.reader_id, data.keys)
         return CheckOut(decision.allowed, decision.reason, decision.key, decision.until)
 
     # 10,000 reader ids are about 400 KB of JSON: more than the API's default body limit.
@@ -102,32 +103,31 @@ class EntitlementApi(Controller):
         data: JSONBody[BatchIn],
         api_key: NamedDependency[ApiKey],
         db_session: NamedDependency[AsyncSession],
+        entitlements: NamedDependency[EntitlementService],
     ) -> BatchOut:
         prefix = await visible_prefix(db_session, api_key)
         if hidden := [k for k in data.keys if not _visible(k, prefix)]:
             raise Forbidden(f"This API key may not check {', '.join(hidden)}.")
-        decisions = await EntitlementService(db_session).check_batch(
-            list(dict.fromkeys(data.reader_ids)), data.keys
-        )
+        decisions = await entitlements.check_batch(list(dict.fromkeys(data.reader_ids)), data.keys)
         return BatchOut({str(rid): BatchResult(d.allowed, d.until) for rid, d in decisions.items()})
 
     @get("/entitlements/changes", summary="The revocation feed: readers whose entitlement version rose")
     async def changes(
         self,
         api_key: NamedDependency[ApiKey],
-        db_session: NamedDependency[AsyncSession],
+        entitlements: NamedDependency[EntitlementService],
         after: FromQuery[int] = 0,
         limit: FromQuery[int] = 1000,
     ) -> ChangesOut:
         ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
-        found, more = await EntitlementService(db_session).changes(max(0, after), max(1, min(limit, 5000)))
+        found, more = await entitlements.changes(max(0, after), max(1, min(limit, 5000)))
         return ChangesOut(
             [Change(c.seq, c.reader_id, c.version) for c in found], found[-1].seq if found else after, more
         )
 
     @get("/entitlements/changes/latest", summary="Where the feed is now (to follow it from here)")
     async def latest(
-        self, api_key: NamedDependency[ApiKey], db_session: NamedDependency[AsyncSession]
+        self, api_key: NamedDependency[ApiKey], entitlements: NamedDependency[EntitlementService]
     ) -> LatestOut:
         ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
-        return LatestOut(await EntitlementService(db_session).latest_seq())
+        return LatestOut(await entitlements.latest_seq())

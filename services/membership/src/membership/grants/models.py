@@ -10,7 +10,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from membership.lib.orm import Base, UUIDAuditBase
+from membership.grants.states import GrantSource
+from membership.lib.orm import Base, UUIDAuditBase, state_column
 
 
 class Grant(UUIDAuditBase):
@@ -22,8 +23,8 @@ class Grant(UUIDAuditBase):
 
     reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))
-    # subscription, trial, comp, gift...; source_id says which one (a subscription's id, a comp's id).
-    source: Mapped[str] = mapped_column(String(32))
+    # source_id says which one: a subscription's id, a comp's id.
+    source: Mapped[GrantSource] = mapped_column(state_column(GrantSource, 32))
     source_id: Mapped[str] = mapped_column(String(255))
     starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

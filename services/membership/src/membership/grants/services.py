@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.models import EntitlementChange, Grant
+from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
 
@@ -28,7 +29,7 @@ FEED_LOCK = 7_320_001  # the advisory lock id that orders the revocation feed
 class SourceGrants:
     """What one source (a subscription's trial or paid access, a comp) grants now."""
 
-    source: str
+    source: GrantSource
     source_id: str
     keys: set[str]
     live: bool
@@ -94,7 +95,7 @@ class GrantService:
         self,
         reader_id: UUID,
         *,
-        source: str,
+        source: GrantSource,
         source_id: str,
         keys: set[str],
         live: bool,

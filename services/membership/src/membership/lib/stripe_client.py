@@ -50,7 +50,7 @@ class RemoteSubscription:
 
     id: str
     customer: str
-    status: str
+    status: str  # Stripe's word; subscriptions/states.py names each one we know
     cancel_at_period_end: bool
     current_period_start: datetime | None
     current_period_end: datetime | None

@@ -18,13 +18,13 @@ log = structlog.get_logger(__name__)
 
 class Mailer:
     def __init__(self, session: AsyncSession, settings: Settings) -> None:
-        self.session = session
+        self.db = session
         self.settings = settings
 
     async def send(self, to: str, subject: str, body: str) -> None:
         if self.settings.uses_outbox:
-            self.session.add(OutboxMessage(recipient=to, subject=subject, body=body))
-            await self.session.flush()
+            self.db.add(OutboxMessage(recipient=to, subject=subject, body=body))
+            await self.db.flush()
             log.info("mail kept in the local outbox", to=to, subject=subject)
             return
         message = EmailMessage()
@@ -55,4 +55,4 @@ class Mailer:
         query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id).limit(limit)
         if recipient:
             query = query.where(OutboxMessage.recipient == recipient)
-        return list(await self.session.scalars(query))
+        return list(await self.db.scalars(query))

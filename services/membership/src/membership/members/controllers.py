@@ -4,64 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import Scope
-from membership.members.services import Member, MemberService
+from membership.grants.states import GrantSource
+from membership.members.schemas import HistoryOut, MemberOut, MembersPage, SubscriberOut, SubscribersPage
+from membership.members.services import MemberService
 from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
 from membership.subscriptions.schemas import GrantOut, SubscriptionOut
+from membership.subscriptions.states import SubscriptionStatus
 from tollgate_common.problems import BadRequest
-
-
-class MemberOut(msgspec.Struct):
-    reader_id: UUID
-    email: str
-    display_name: str
-    keys: list[str]
-    sources: list[str]
-    until: datetime | None
-
-    @classmethod
-    def of(cls, m: Member) -> MemberOut:
-        return cls(
-            m.reader_id,
-            m.email,
-            m.display_name,
-            sorted(m.keys),
-            sorted(m.sources),
-            None if m.forever else m.until,
-        )
-
-
-class MembersPage(msgspec.Struct):
-    members: list[MemberOut]
-    next_cursor: str | None
-
-
-class SubscriberOut(msgspec.Struct):
-    reader_id: UUID
-    email: str
-    subscription: SubscriptionOut
-
-
-class SubscribersPage(msgspec.Struct):
-    subscribers: list[SubscriberOut]
-    next_cursor: str | None
-
-
-class HistoryOut(msgspec.Struct):
-    reader_id: UUID
-    grants: list[GrantOut]
-    revoked: list[str]
-    subscriptions: list[SubscriptionOut]
 
 
 def _cell(value: object) -> str:
@@ -86,12 +43,12 @@ class MemberApi(Controller):
     async def members(
         self,
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
-        source: FromQuery[str | None] = None,
+        members: NamedDependency[MemberService],
+        source: FromQuery[GrantSource | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 100,
     ) -> MembersPage:
-        found, after = await MemberService(db_session).members(
+        found, after = await members.members(
             publication, source=source, after=_cursor(cursor), limit=max(1, min(limit, 1000))
         )
         return MembersPage([MemberOut.of(m) for m in found], str(after) if after else None)
@@ -103,13 +60,13 @@ class MemberApi(Controller):
     async def subscribers(
         self,
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        members: NamedDependency[MemberService],
         tier: FromQuery[UUID | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[SubscriptionStatus | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 100,
     ) -> SubscribersPage:
-        rows, after = await MemberService(db_session).subscribers(
+        rows, after = await members.subscribers(
             publication, tier_id=tier, status=status, after=_cursor(cursor), limit=max(1, min(limit, 1000))
         )
         return SubscribersPage(
@@ -125,9 +82,9 @@ class MemberApi(Controller):
         self,
         reader_id: FromPath[UUID],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        members: NamedDependency[MemberService],
     ) -> HistoryOut:
-        grants, subs = await MemberService(db_session).history(publication, reader_id)
+        grants, subs = await members.history(publication, reader_id)
         return HistoryOut(
             reader_id,
             [GrantOut.of(g) for g in grants],
@@ -137,15 +94,14 @@ class MemberApi(Controller):
 
     @get("/members.csv", summary="Every current member as CSV")
     async def export(
-        self, publication: NamedDependency[Publication], db_session: NamedDependency[AsyncSession]
+        self, publication: NamedDependency[Publication], members: NamedDependency[MemberService]
     ) -> Response[str]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["reader_id", "email", "display_name", "keys", "sources", "until"])
         after: UUID | None = None
-        service = MemberService(db_session)
         while True:
-            page, after = await service.members(publication, after=after, limit=1000)
+            page, after = await members.members(publication, after=after, limit=1000)
             for m in page:
                 until = "" if m.forever or m.until is None else m.until.isoformat()
                 keys, sources = " ".join(sorted(m.keys)), " ".join(sorted(m.sources))

@@ -14,11 +14,13 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.models import Grant
+from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.plans.models import Tier
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 from membership.subscriptions.models import Subscription
+from membership.subscriptions.states import SubscriptionStatus
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Member:
     email: str
     display_name: str
     keys: set[str] = field(default_factory=set)
-    sources: set[str] = field(default_factory=set)
+    sources: set[GrantSource] = field(default_factory=set)
     until: datetime | None = None
     forever: bool = False
 
@@ -45,7 +47,7 @@ class MemberService:
         self,
         publication: Publication,
         *,
-        source: str | None = None,
+        source: GrantSource | None = None,
         after: UUID | None = None,
         limit: int = 100,
     ) -> tuple[list[Member], UUID | None]:
@@ -87,7 +89,7 @@ class MemberService:
         publication: Publication,
         *,
         tier_id: UUID | None = None,
-        status: str | None = None,
+        status: SubscriptionStatus | None = None,
         after: UUID | None = None,
         limit: int = 100,
     ) -> tuple[list[tuple[Subscription, Reader]], UUID | None]:

@@ -39,7 +39,7 @@ def safe_next(path: str | None) -> str:
 
 class SignInService:
     def __init__(self, session: AsyncSession, settings: Settings, mailer: Mailer) -> None:
-        self.session = session
+        self.db = session
         self.settings = settings
         self.mailer = mailer
 
@@ -52,7 +52,7 @@ class SignInService:
         )
         token = new_token(TOKEN_PREFIX)
         now = utcnow()
-        self.session.add(
+        self.db.add(
             SignInLink(
                 email=email,
                 token_hash=token_hash(token),
@@ -61,7 +61,7 @@ class SignInService:
                 expires_at=now + timedelta(minutes=self.settings.signin_link_minutes),
             )
         )
-        await self.session.flush()
+        await self.db.flush()
         link = f"{self.settings.public_url}/auth/sign-in/confirm?token={quote(token)}"
         await self.mailer.send(
             to=email,
@@ -78,7 +78,7 @@ class SignInService:
     ) -> None:
         since = utcnow() - timedelta(seconds=self.settings.signin_rate_window_seconds)
         count, oldest = (
-            await self.session.execute(
+            await self.db.execute(
                 select(func.count(), func.min(SignInLink.created_at)).where(
                     column == value,
                     SignInLink.created_at > since,
@@ -96,9 +96,7 @@ class SignInService:
         """Checks and marks a link used; a used link still works within the mail-scanner window."""
         link = None
         if token.startswith(TOKEN_PREFIX + "_"):
-            link = await self.session.scalar(
-                select(SignInLink).where(SignInLink.token_hash == token_hash(token))
-            )
+            link = await self.db.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
         if link is None:
             raise BadRequest("This sign-in link is not valid. Ask for a new one.")
         now = utcnow()

@@ -7,7 +7,6 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import Scope
 from membership.publications.access import viewable_publication
@@ -34,9 +33,9 @@ class StatsApi(Controller):
     async def stats(
         self,
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        stats: NamedDependency[StatsService],
         interval: FromQuery[Interval] = "month",
         periods: Annotated[int, QueryParameter(ge=1, le=MAX_PERIODS)] = 12,
     ) -> StatsOut:
-        series = await StatsService(db_session).series(publication, interval=interval, periods=periods)
+        series = await stats.series(publication, interval=interval, periods=periods)
         return StatsOut.of(publication.slug, series)

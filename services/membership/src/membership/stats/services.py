@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Literal
 
 from sqlalchemy import or_, select, type_coerce
@@ -42,12 +43,11 @@ from membership.members.services import under_publication
 from membership.plans.models import Price, Tier
 from membership.publications.models import Publication
 from membership.subscriptions.models import Subscription
+from membership.subscriptions.states import NEVER_PAID, SubscriptionStatus
 from tollgate_common.problems import BadRequest
 
 Interval = Literal["week", "month"]
 MAX_PERIODS = 120
-NEVER_PAID = frozenset({"incomplete", "incomplete_expired"})
-TRIAL, PAYING, PAST_DUE = "trial", "paying", "past_due"
 DEFAULT_CURRENCY = "usd"
 
 
@@ -170,11 +170,19 @@ def _prefix(weights: Iterable[int]) -> list[int]:
 # --- subscriptions -----------------------------------------------------------------------
 
 
+class Phase(StrEnum):
+    """A stretch of a subscription's life, counted apart in the stats."""
+
+    TRIAL = "trial"
+    PAYING = "paying"
+    PAST_DUE = "past_due"
+
+
 @dataclass(frozen=True)
 class SubscriptionFacts:
     """What the mirror knows of one subscription, and its price a month."""
 
-    status: str
+    status: SubscriptionStatus
     created_at: datetime
     cancel_at_period_end: bool
     current_period_start: datetime | None
@@ -196,24 +204,24 @@ class SubscriptionFacts:
     def stopped(self) -> datetime | None:
         """When it stopped counting: ended, revoked, or a cancellation at the period's end taking effect."""
         stops = [t for t in (self.ended_at, self.revoked_at) if t is not None]
-        if self.status == "canceled" and self.ended_at is None:
+        if self.status == SubscriptionStatus.CANCELED and self.ended_at is None:
             stops.extend(t for t in (self.canceled_at, self.current_period_end) if t is not None)
-        if self.cancel_at_period_end and self.status == "active" and self.current_period_end:
+        if self.cancel_at_period_end and self.status == SubscriptionStatus.ACTIVE and self.current_period_end:
             stops.append(self.current_period_end)
-        if self.cancel_at_period_end and self.status == "trialing" and self.trial_end:
+        if self.cancel_at_period_end and self.status == SubscriptionStatus.TRIALING and self.trial_end:
             stops.append(self.trial_end)
-        if self.status in ("unpaid", "paused"):
+        if self.status in (SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED):
             stops.extend(t for t in (self.trial_end, self.current_period_start) if t is not None)
         return min(stops) if stops else None
 
-    def spans(self) -> dict[str, Span]:
+    def spans(self) -> dict[Phase, Span]:
         """Its trial, paying and past-due stretches."""
         if self.status in NEVER_PAID:
             return {}
         began, stop = self.began, self.stopped
-        found: dict[str, Span] = {}
+        found: dict[Phase, Span] = {}
 
-        def add(phase: str, start: datetime, end: datetime | None) -> None:
+        def add(phase: Phase, start: datetime, end: datetime | None) -> None:
             end = end if stop is None else (stop if end is None else min(end, stop))
             start = max(start, began)
             if end is None or end > start:
@@ -221,15 +229,15 @@ class SubscriptionFacts:
 
         paid_from = began
         if self.trial_end is not None and self.trial_end > began:
-            add(TRIAL, self.trial_start or began, self.trial_end)
+            add(Phase.TRIAL, self.trial_start or began, self.trial_end)
             paid_from = self.trial_end
-        if self.status == "trialing":
+        if self.status == SubscriptionStatus.TRIALING:
             return found  # its trial is over, but what came next is not known yet
-        if self.status == "past_due" and self.current_period_start is not None:
-            add(PAYING, paid_from, max(self.current_period_start, paid_from))
-            add(PAST_DUE, max(self.current_period_start, paid_from), None)
+        if self.status == SubscriptionStatus.PAST_DUE and self.current_period_start is not None:
+            add(Phase.PAYING, paid_from, max(self.current_period_start, paid_from))
+            add(Phase.PAST_DUE, max(self.current_period_start, paid_from), None)
         else:
-            add(PAYING, paid_from, None)
+            add(Phase.PAYING, paid_from, None)
         return found
 
 
@@ -267,15 +275,15 @@ class StatsService:
         starts = period_starts(interval, periods, now)
         members = Timeline([(span, 1) for span in await self._memberships(publication, starts[0], now)])
         subs = await self._subscriptions(publication, starts[0])
-        phases: dict[str, list[tuple[Span, int]]] = {TRIAL: [], PAST_DUE: []}
+        phases: dict[Phase, list[tuple[Span, int]]] = {Phase.TRIAL: [], Phase.PAST_DUE: []}
         paying: dict[str, list[tuple[Span, int]]] = {}
         for facts in subs:
             for phase, span in facts.spans().items():
-                if phase in (TRIAL, PAST_DUE):
+                if phase in (Phase.TRIAL, Phase.PAST_DUE):
                     phases[phase].append((span, 1))
-                if phase in (PAYING, PAST_DUE):
+                if phase in (Phase.PAYING, Phase.PAST_DUE):
                     paying.setdefault(facts.currency, []).append((span, facts.yearly_amount))
-        trials, past_due = Timeline(phases[TRIAL]), Timeline(phases[PAST_DUE])
+        trials, past_due = Timeline(phases[Phase.TRIAL]), Timeline(phases[Phase.PAST_DUE])
         revenue = {currency: Timeline(spans) for currency, spans in paying.items()}
         all_paying = Timeline([s for spans in paying.values() for s in spans])
         points = []

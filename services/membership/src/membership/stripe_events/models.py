@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from membership.lib.orm import Base
+from membership.lib.orm import Base, state_column
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"  # waiting for a worker (again, after a failed attempt)
+    PROCESSED = "processed"
+    FAILED = "failed"  # gave up after the last attempt; `membership stripe replay` queues it again
 
 
 class StripeEvent(Base):
@@ -20,7 +27,7 @@ class StripeEvent(Base):
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)
     created: Mapped[int] = mapped_column(Integer)  # Stripe's timestamp of the event
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processed, failed
+    status: Mapped[EventStatus] = mapped_column(state_column(EventStatus, 16), default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

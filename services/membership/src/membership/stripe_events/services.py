@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
 from membership.settings import Settings
-from membership.stripe_events.models import StripeEvent
+from membership.stripe_events.models import EventStatus, StripeEvent
 from tollgate_common.problems import NotFound
 
 
@@ -35,7 +35,7 @@ class Inbox:
             "type": event["type"],
             "payload": payload.decode("utf-8"),
             "created": int(event.get("created") or 0),
-            "status": "pending",
+            "status": EventStatus.PENDING,
             "attempts": 0,
             "received_at": now,
             "next_attempt_at": now,
@@ -53,7 +53,7 @@ class Inbox:
         due = or_(StripeEvent.leased_until.is_(None), StripeEvent.leased_until < now)
         candidates = await self.db.scalars(
             select(StripeEvent.id)
-            .where(StripeEvent.status == "pending", StripeEvent.next_attempt_at <= now, due)
+            .where(StripeEvent.status == EventStatus.PENDING, StripeEvent.next_attempt_at <= now, due)
             .order_by(StripeEvent.created, StripeEvent.received_at)
             .limit(limit)
         )
@@ -61,7 +61,7 @@ class Inbox:
         for event_id in list(candidates):
             won = await self.db.execute(
                 update(StripeEvent)
-                .where(StripeEvent.id == event_id, StripeEvent.status == "pending", due)
+                .where(StripeEvent.id == event_id, StripeEvent.status == EventStatus.PENDING, due)
                 .values(leased_until=now + lease, attempts=StripeEvent.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
@@ -73,7 +73,7 @@ class Inbox:
         event = await self.db.get(StripeEvent, event_id)
         if event is not None:
             event.status, event.processed_at, event.leased_until, event.last_error = (
-                "processed",
+                EventStatus.PROCESSED,
                 utcnow(),
                 None,
                 None,
@@ -86,13 +86,13 @@ class Inbox:
         event.last_error = error[:4000]
         event.leased_until = None
         if event.attempts >= self.settings.stripe_max_attempts:
-            event.status = "failed"
+            event.status = EventStatus.FAILED
         else:
             delay = min(self.settings.stripe_retry_base_seconds * 2 ** (event.attempts - 1), 3600.0)
             event.next_attempt_at = utcnow() + timedelta(seconds=delay)
         return event
 
-    async def listing(self, *, status: str | None = None, limit: int = 50) -> list[StripeEvent]:
+    async def listing(self, *, status: EventStatus | None = None, limit: int = 50) -> list[StripeEvent]:
         query = select(StripeEvent).order_by(StripeEvent.received_at.desc()).limit(limit)
         if status:
             query = query.where(StripeEvent.status == status)
@@ -103,7 +103,12 @@ class Inbox:
         event = await self.db.get(StripeEvent, event_id)
         if event is None:
             raise NotFound(f"No stored event {event_id}.")
-        event.status, event.attempts, event.next_attempt_at, event.leased_until = "pending", 0, utcnow(), None
+        event.status, event.attempts, event.next_attempt_at, event.leased_until = (
+            EventStatus.PENDING,
+            0,
+            utcnow(),
+            None,
+        )
         return event
 
     @staticmethod

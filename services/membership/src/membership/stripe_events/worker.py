@@ -15,7 +15,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
 from membership.stripe_events.handlers import handle
-from membership.stripe_events.models import StripeEvent
+from membership.stripe_events.models import EventStatus, StripeEvent
 from membership.stripe_events.services import Inbox
 from membership.subscriptions.services import SubscriptionService
 
@@ -62,7 +62,7 @@ class InboxWorker:
                     type=kind,
                     attempt=attempt,
                     error=error,
-                    gave_up=bool(failed and failed.status == "failed"),
+                    gave_up=bool(failed and failed.status == EventStatus.FAILED),
                 )
                 return
         log.info("stripe event processed", event_id=event_id, type=kind, attempt=attempt, outcome=outcome)

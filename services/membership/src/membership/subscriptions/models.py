@@ -9,8 +9,9 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from membership.lib.orm import UUIDAuditBase
+from membership.lib.orm import UUIDAuditBase, state_column
 from membership.plans.models import Price, Tier
+from membership.subscriptions.states import SubscriptionStatus
 
 
 class StripeCustomer(UUIDAuditBase):
@@ -28,7 +29,7 @@ class Subscription(UUIDAuditBase):
     price_id: Mapped[UUID | None] = mapped_column(ForeignKey("price.id", ondelete="RESTRICT"), default=None)
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[SubscriptionStatus] = mapped_column(state_column(SubscriptionStatus, 32))
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     current_period_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     current_period_end: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from membership.grants.states import GrantSource
+from membership.subscriptions.states import SubscriptionStatus
+
 
 @dataclass(frozen=True)
 class SubscriptionState:
-    status: str
+    status: SubscriptionStatus
     cancel_at_period_end: bool
     current_period_start: datetime | None
     current_period_end: datetime | None
@@ -34,26 +37,26 @@ class Access:
     revoke: bool = False
 
 
-NO_ACCESS_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused", "incomplete"})
-
-
 def access(
     state: SubscriptionState, *, now: datetime, grace: timedelta, leeway: timedelta
-) -> dict[str, Access]:
+) -> dict[GrantSource, Access]:
     """What each source (`trial`, `subscription`) of this subscription grants now."""
     # Never a start in our future: Stripe's test clocks (and the sandbox's) run ahead of ours.
     trial_start = min(state.trial_start or state.created_at, now)
     paid_start = min(state.trial_end or state.created_at, now)
-    none = {"trial": Access(False, trial_start), "subscription": Access(False, paid_start)}
+    none = {
+        GrantSource.TRIAL: Access(False, trial_start),
+        GrantSource.SUBSCRIPTION: Access(False, paid_start),
+    }
     if state.revoked:
         return {name: Access(False, a.starts_at, revoke=True) for name, a in none.items()}
-    if state.status == "trialing" and state.trial_end:
+    if state.status == SubscriptionStatus.TRIALING and state.trial_end:
         ends = state.trial_end if state.cancel_at_period_end else state.trial_end + leeway
-        return none | {"trial": Access(ends > now, trial_start, ends)}
-    if state.status == "active" and state.current_period_end:
+        return none | {GrantSource.TRIAL: Access(ends > now, trial_start, ends)}
+    if state.status == SubscriptionStatus.ACTIVE and state.current_period_end:
         ends = state.current_period_end if state.cancel_at_period_end else state.current_period_end + leeway
-        return none | {"subscription": Access(ends > now, paid_start, ends)}
-    if state.status == "past_due" and state.current_period_start:
+        return none | {GrantSource.SUBSCRIPTION: Access(ends > now, paid_start, ends)}
+    if state.status == SubscriptionStatus.PAST_DUE and state.current_period_start:
         ends = state.current_period_start + grace
-        return none | {"subscription": Access(ends > now, paid_start, ends)}
+        return none | {GrantSource.SUBSCRIPTION: Access(ends > now, paid_start, ends)}
     return none

@@ -9,8 +9,9 @@ from uuid import UUID
 import msgspec
 
 from membership.grants.models import Grant
+from membership.grants.states import GrantSource
 from membership.subscriptions.models import Subscription
-from membership.subscriptions.services import CheckoutState
+from membership.subscriptions.states import CheckoutState, SubscriptionStatus
 
 ReturnTo = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
@@ -59,7 +60,7 @@ class SubscriptionOut(msgspec.Struct):
     id: UUID
     tier_id: UUID
     tier_name: str
-    status: str
+    status: SubscriptionStatus
     cancel_at_period_end: bool
     current_period_end: datetime | None
     trial_end: datetime | None
@@ -83,7 +84,7 @@ class SubscriptionOut(msgspec.Struct):
 
 class GrantOut(msgspec.Struct):
     key: str
-    source: str
+    source: GrantSource
     source_id: str
     starts_at: datetime
     ends_at: datetime | None

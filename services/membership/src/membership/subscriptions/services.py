@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from uuid import UUID
 
 from sqlalchemy import select
@@ -24,9 +23,14 @@ from membership.readers.models import Reader
 from membership.settings import Settings
 from membership.subscriptions.models import StripeCustomer, Subscription
 from membership.subscriptions.policy import SubscriptionState, access
+from membership.subscriptions.states import (
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    CheckoutState,
+    SubscriptionStatus,
+)
 from tollgate_common.problems import Conflict, NotFound
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
 FIELDS = (
     "status",
     "cancel_at_period_end",
@@ -37,15 +41,6 @@ FIELDS = (
     "canceled_at",
     "ended_at",
 )
-
-
-class CheckoutState(StrEnum):
-    """Where a reader's checkout stands when they come back from Stripe."""
-
-    ACTIVE = "active"  # paid (or trial started): its grants are live now
-    PENDING = "pending"  # not paid yet, or Stripe not yet settled: ask again shortly
-    EXPIRED = "expired"  # abandoned: nothing was bought
-    ENDED = "ended"  # it was bought, and what it bought has ended since (an old success URL)
 
 
 class NotYetKnown(Exception):
@@ -183,7 +178,7 @@ class SubscriptionService:
         if remote.subscription in live:
             return CheckoutState.ACTIVE
         # Still paying (3-D Secure, a retry) is pending; cancelled or expired since is over.
-        still = (*LIVE_STATUSES, "incomplete")
+        still = LIVE_STATUSES | {SubscriptionStatus.INCOMPLETE}
         return CheckoutState.PENDING if result.subscription.status in still else CheckoutState.ENDED
 
     # The reader's own subscriptions -----------------------------------------------------------
@@ -225,8 +220,11 @@ class SubscriptionService:
             local = await self._place(remote)
             created = True
         changed = created
-        for name in FIELDS:
-            value = getattr(remote, name)
+        # Stripe's word for the status becomes ours here; one we don't know fails loudly (and retries).
+        mirrored = {name: getattr(remote, name) for name in FIELDS} | {
+            "status": SubscriptionStatus(remote.status)
+        }
+        for name, value in mirrored.items():
             if getattr(local, name) != value:
                 setattr(local, name, value)
                 changed = True
@@ -256,7 +254,7 @@ class SubscriptionService:
             price_id=price.id if price else None,
             stripe_subscription_id=remote.id,
             stripe_customer_id=remote.customer,
-            status=remote.status,
+            status=SubscriptionStatus(remote.status),
             synced_at=utcnow(),
         )
         try:
@@ -319,7 +317,7 @@ class SubscriptionService:
         if sub is None:
             # Place it before cancelling anything: NotOurs or NotYetKnown stop us here, not after.
             await self.sync(stripe_subscription_id, remote=remote)
-        if remote.status not in ("canceled", "incomplete_expired"):
+        if remote.status not in FINAL_STATUSES:
             remote = await self.stripe.cancel_now(stripe_subscription_id)
         result = await self.sync(stripe_subscription_id, remote=remote)
         if result.subscription.revoked_at is None:

@@ -3,14 +3,11 @@ see theirs."""
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
@@ -18,39 +15,14 @@ from membership.publications.models import Publication
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
+from membership.unlocks.schemas import Slug, UnlockIn, UnlockOut, UnlocksOut
 from membership.unlocks.services import UnlockService
-
-StoryId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}$")]
-Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class UnlockIn(msgspec.Struct, forbid_unknown_fields=True):
-    reader_id: UUID
-    publication: Slug
-    story_id: StoryId
-
-
-class UnlockOut(msgspec.Struct):
-    unlocked: bool
-    already: bool
-    remaining: int
-    allowance: int
-
-
-class UnlocksOut(msgspec.Struct):
-    publication: str
-    allowance: int
-    used: int
-    remaining: int
-    stories: list[str]
-    # On the publication's staff (owner or editor): its stories cost them no unlocks.
-    staff: bool = False
 
 
 async def _status(
-    db: AsyncSession, reader_id: UUID, publication: Publication, *, staff: bool = False
+    unlocks: UnlockService, reader_id: UUID, publication: Publication, *, staff: bool = False
 ) -> UnlocksOut:
-    used, stories = await UnlockService(db).status(reader_id, publication)
+    used, stories = await unlocks.status(reader_id, publication)
     allowance = publication.free_unlocks_per_month
     return UnlocksOut(publication.slug, allowance, used, max(0, allowance - used), stories, staff)
 
@@ -74,12 +46,11 @@ class UnlockApi(Controller):
         api_key: NamedDependency[ApiKey],
         publications: NamedDependency[PublicationService],
         readers: NamedDependency[ReaderService],
-        db_session: NamedDependency[AsyncSession],
+        unlocks: NamedDependency[UnlockService],
     ) -> UnlockOut:
         publication = await _gateway_publication(api_key, publications, data.publication)
         reader = await readers.require(data.reader_id)
-        result = await UnlockService(db_session).unlock(reader.id, publication, data.story_id)
-        return UnlockOut(result.unlocked, result.already, result.remaining, result.allowance)
+        return UnlockOut.of(await unlocks.unlock(reader.id, publication, data.story_id))
 
     @get("/unlocks", summary="A reader's free unlocks this month at a publication (API key: `unlocks:write`)")
     async def reader_unlocks(
@@ -87,23 +58,23 @@ class UnlockApi(Controller):
         api_key: NamedDependency[ApiKey],
         publications: NamedDependency[PublicationService],
         readers: NamedDependency[ReaderService],
-        db_session: NamedDependency[AsyncSession],
+        unlocks: NamedDependency[UnlockService],
         reader_id: FromQuery[UUID],
         publication: FromQuery[Slug],
     ) -> UnlocksOut:
         found = await _gateway_publication(api_key, publications, publication)
         reader = await readers.require(reader_id)
         staff = await publications.role_of(found, reader.id) is not None
-        return await _status(db_session, reader.id, found, staff=staff)
+        return await _status(unlocks, reader.id, found, staff=staff)
 
     @get("/me/unlocks", summary="My free unlocks this month at a publication")
     async def mine(
         self,
         reader: NamedDependency[Reader],
         publications: NamedDependency[PublicationService],
-        db_session: NamedDependency[AsyncSession],
+        unlocks: NamedDependency[UnlockService],
         publication: FromQuery[str],
     ) -> UnlocksOut:
         found = await publications.by_slug(publication)
         staff = await publications.role_of(found, reader.id) is not None
-        return await _status(db_session, reader.id, found, staff=staff)
+        return await _status(unlocks, reader.id, found, staff=staff)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from sqlalchemy import select, update
@@ -26,12 +27,26 @@ def month_of(moment: datetime) -> str:
     return month_key(moment)
 
 
+class UnlockOutcome(StrEnum):
+    UNLOCKED = "unlocked"  # counted now: the reader may read the story in full
+    ALREADY = "already"  # unlocked before this month: readable, nothing counted
+    REFUSED = "refused"  # the month's allowance is used up: nothing changed
+
+
 @dataclass(frozen=True)
 class UnlockResult:
-    unlocked: bool  # the reader may read the story in full now
-    already: bool  # it was unlocked before this month: nothing was counted
+    outcome: UnlockOutcome
     used: int
     allowance: int
+
+    @property
+    def unlocked(self) -> bool:
+        """The reader may read the story in full now."""
+        return self.outcome is not UnlockOutcome.REFUSED
+
+    @property
+    def already(self) -> bool:
+        return self.outcome is UnlockOutcome.ALREADY
 
     @property
     def remaining(self) -> int:
@@ -82,7 +97,7 @@ class UnlockService:
             )
             if not story.rowcount:  # type: ignore[attr-defined]
                 used, _ = await self.status(reader_id, publication)
-                return UnlockResult(True, True, used, allowance)
+                return UnlockResult(UnlockOutcome.ALREADY, used, allowance)
             counted = await self.db.execute(
                 update(UnlockQuota)
                 .where(
@@ -98,5 +113,5 @@ class UnlockService:
             used_now = counted.scalar_one_or_none()
             if used_now is None:
                 await savepoint.rollback()
-                return UnlockResult(False, False, allowance, allowance)
-        return UnlockResult(True, False, int(used_now), allowance)
+                return UnlockResult(UnlockOutcome.REFUSED, allowance, allowance)
+        return UnlockResult(UnlockOutcome.UNLOCKED, int(used_now), allowance)

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.grants.services import GrantService
+from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
@@ -20,7 +21,8 @@ from membership.readers.models import Reader
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionService
 from membership.subscriptions.models import Subscription
-from membership.subscriptions.services import LIVE_STATUSES, SubscriptionService
+from membership.subscriptions.services import SubscriptionService
+from membership.subscriptions.states import LIVE_STATUSES, SubscriptionStatus
 from membership.unlocks.models import UnlockQuota
 from membership.unlocks.services import month_of
 from membership.web.account.schemas import (
@@ -59,14 +61,18 @@ class AccountService:
         # A renewing subscription's grant ends a little after the period (the renewal leeway) and
         # moves on with every renewal: its date would only confuse; the subscription shows the renewal.
         renewing = {
-            s.stripe_subscription_id for s in subs if s.status == "active" and not s.cancel_at_period_end
+            s.stripe_subscription_id
+            for s in subs
+            if s.status == SubscriptionStatus.ACTIVE and not s.cancel_at_period_end
         }
         entitlements = [
             EntitlementView(
                 key=g.key,
                 name=entitlement_name(g.key, by_slug),
                 source=source_words(g.source),
-                until="" if g.source == "subscription" and g.source_id in renewing else day(g.ends_at),
+                until=""
+                if g.source == GrantSource.SUBSCRIPTION and g.source_id in renewing
+                else day(g.ends_at),
             )
             for g in sorted(grants, key=lambda g: (g.key, g.source))
         ]

@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from membership.grants.states import GrantSource
+from membership.subscriptions.states import SubscriptionStatus
 from tollgate_common.words import day
 
-SOURCES = {
-    "subscription": "your subscription",
-    "trial": "your free trial",
-    "comp": "a complimentary membership from the publication",
-    "gift": "a gift",
+SOURCES: dict[GrantSource, str] = {
+    GrantSource.SUBSCRIPTION: "your subscription",
+    GrantSource.TRIAL: "your free trial",
+    GrantSource.COMP: "a complimentary membership from the publication",
+    GrantSource.GIFT: "a gift",
 }
 
 
@@ -57,7 +59,7 @@ def device(user_agent: str) -> str:
 
 def subscription_state(
     *,
-    status: str,
+    status: SubscriptionStatus,
     cancel_at_period_end: bool,
     current_period_end: datetime | None,
     trial_end: datetime | None,
@@ -68,7 +70,7 @@ def subscription_state(
     """A short status and the sentence that goes with it."""
     if revoked_at is not None:
         return "Ended", f"Ended on {day(revoked_at)}: the payment was refunded or disputed."
-    if status == "trialing":
+    if status == SubscriptionStatus.TRIALING:
         then = (
             "Then it ends: you will not be charged."
             if cancel_at_period_end
@@ -77,28 +79,28 @@ def subscription_state(
         return ("Free trial, cancelled" if cancel_at_period_end else "Free trial"), (
             f"Your free trial ends on {day(trial_end)}. {then}"
         )
-    if status == "active":
+    if status == SubscriptionStatus.ACTIVE:
         if cancel_at_period_end:
             return "Cancelled", f"Ends on {day(current_period_end)}. You keep access until then."
         return "Active", f"Renews on {day(current_period_end)}."
-    if status == "past_due":
+    if status == SubscriptionStatus.PAST_DUE:
         return "Payment failed", (
             "Your last payment did not go through. Update your card under Manage billing; "
             "you keep access for a few days meanwhile."
         )
-    if status == "unpaid":
+    if status == SubscriptionStatus.UNPAID:
         return (
             "Unpaid",
             "Payments did not go through, so access is paused. Update your card under Manage billing.",
         )
-    if status == "canceled":
+    if status == SubscriptionStatus.CANCELED:
         ended = ended_at or canceled_at
         return "Ended", f"Ended on {day(ended)}." if ended else "Ended."
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         return "Waiting for payment", "The first payment has not gone through yet."
-    if status == "incomplete_expired":
+    if status == SubscriptionStatus.INCOMPLETE_EXPIRED:
         return "Not started", "The first payment never went through, so this subscription did not start."
-    if status == "paused":
+    if status == SubscriptionStatus.PAUSED:
         return "Paused", "Paused: no access and no payments until it is resumed."
     return status.replace("_", " ").capitalize(), ""
 
@@ -114,5 +116,5 @@ def entitlement_name(key: str, publication_names: dict[str, str]) -> str:
     return key
 
 
-def source_words(source: str) -> str:
-    return SOURCES.get(source, source)
+def source_words(source: GrantSource) -> str:
+    return SOURCES[source]

@@ -37,17 +37,17 @@ class CompPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: Publication,
-        db_session: AsyncSession,
+        dashboard: DashboardService,
+        comps: CompService,
         *,
         error: TollgateError | None = None,
         form: dict[str, Any] | None = None,
     ) -> Template:
-        dashboard = DashboardService(db_session)
-        comps = await CompService(db_session).of_publication(publication)
-        readers = await dashboard.readers(c.reader_id for c in comps)
+        given = await comps.of_publication(publication)
+        readers = await dashboard.readers(c.reader_id for c in given)
         now = utcnow()
         rows = []
-        for c in comps:
+        for c in given:
             reader = readers.get(c.reader_id)
             if c.ended_at is not None:
                 state, live = f"Ended on {day(c.ended_at)}", False
@@ -82,18 +82,20 @@ class CompPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
+        comps: NamedDependency[CompService],
     ) -> Template:
-        return await self._comps_page(request, publication, db_session)
+        return await self._comps_page(request, publication, dashboard, comps)
 
     @post("/{slug:str}/comps", status_code=303, guards=[same_origin])
     async def give_comp(
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
         readers: NamedDependency[ReaderService],
         settings: NamedDependency[Settings],
+        dashboard: NamedDependency[DashboardService],
+        comps: NamedDependency[CompService],
     ) -> Redirect | Template:
         form = await request.form()
         typed: dict[str, Any] = {
@@ -103,14 +105,12 @@ class CompPages(DashboardSection):
             "keys": [k for k in form.getall("keys") if isinstance(k, str)] if "keys" in form else [],
         }
         try:
-            keys = await DashboardService(db_session).keys_on_offer(publication)
+            keys = await dashboard.keys_on_offer(publication)
             data = CompForm.read(form, keys, today=utcnow().date())
             recipient, _ = await readers.get_or_create(data.email)
-            await CompService(db_session).give(
-                publication, recipient, keys=data.keys or None, until=data.until, note=data.note
-            )
+            await comps.give(publication, recipient, keys=data.keys or None, until=data.until, note=data.note)
         except TollgateError as exc:
-            return await self._comps_page(request, publication, db_session, error=exc, form=typed)
+            return await self._comps_page(request, publication, dashboard, comps, error=exc, form=typed)
         # The form's last day is given whole: the comp ends at the midnight after it.
         ends = f" through {day(data.until - timedelta(days=1))}" if data.until else " with no end date"
         return done(settings, base_of(publication, "comps"), f"{recipient.email} has a comp{ends}.")
@@ -123,11 +123,13 @@ class CompPages(DashboardSection):
         publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
+        dashboard: NamedDependency[DashboardService],
+        comps: NamedDependency[CompService],
     ) -> Redirect | Template:
         try:
-            comp = await CompService(db_session).end(publication, comp_id)
+            comp = await comps.end(publication, comp_id)
         except TollgateError as exc:
-            return await self._comps_page(request, publication, db_session, error=exc)
+            return await self._comps_page(request, publication, dashboard, comps, error=exc)
         reader = await db_session.get(Reader, comp.reader_id)
         who = reader.email if reader else "the reader"
         return done(

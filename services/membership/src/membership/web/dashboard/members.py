@@ -12,12 +12,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.members.services import MemberService
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 from membership.subscriptions.models import Subscription
+from membership.subscriptions.states import SubscriptionStatus
 from membership.web.dashboard.pages import (
     PAGE_SIZE,
     SOURCES,
@@ -58,16 +60,20 @@ class MemberPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        members: NamedDependency[MemberService],
+        dashboard: NamedDependency[DashboardService],
         source: FromQuery[str] = "",
         q: FromQuery[str] = "",
         cursor: FromQuery[str] = "",
     ) -> Template:
         q = q.strip()[:200]
+        # An unknown source filters nothing, as an empty one does.
+        chosen = next((s for s in GrantSource if s == source), None)
+        source = chosen or ""
         rows: list[dict[str, Any]] = []
         next_cursor, more_matches = None, False
         if q:
-            matches, more_matches = await DashboardService(db_session).search(publication, q)
+            matches, more_matches = await dashboard.search(publication, q)
             for m in matches:
                 if not m.live or (source and source not in m.sources):
                     continue
@@ -79,8 +85,8 @@ class MemberPages(DashboardSection):
                     )
                 )
         else:
-            found, after = await MemberService(db_session).members(
-                publication, source=source or None, after=cursor_of(cursor), limit=PAGE_SIZE
+            found, after = await members.members(
+                publication, source=chosen, after=cursor_of(cursor), limit=PAGE_SIZE
             )
             rows = [
                 self._member_row(
@@ -112,7 +118,12 @@ class MemberPages(DashboardSection):
 
     @staticmethod
     def _member_row(
-        reader_id: UUID, email: str, name: str, sources: list[str], keys: list[str], until: datetime | None
+        reader_id: UUID,
+        email: str,
+        name: str,
+        sources: list[GrantSource],
+        keys: list[str],
+        until: datetime | None,
     ) -> dict[str, Any]:
         return {
             "reader_id": reader_id,
@@ -128,8 +139,9 @@ class MemberPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
         plans: NamedDependency[PlanService],
+        members: NamedDependency[MemberService],
+        dashboard: NamedDependency[DashboardService],
         tier: FromQuery[str] = "",
         status: FromQuery[str] = "",
         q: FromQuery[str] = "",
@@ -137,10 +149,13 @@ class MemberPages(DashboardSection):
     ) -> Template:
         q = q.strip()[:200]
         tier_id = cursor_of(tier)
+        # An unknown status filters nothing, as an empty one does.
+        chosen = next((s for s in SubscriptionStatus if s == status), None)
+        status = chosen or ""
         rows: list[dict[str, Any]] = []
         next_cursor, more_matches = None, False
         if q:
-            matches, more_matches = await DashboardService(db_session).search(publication, q)
+            matches, more_matches = await dashboard.search(publication, q)
             rows = [
                 subscriber_row(s, m.reader)
                 for m in matches
@@ -148,8 +163,8 @@ class MemberPages(DashboardSection):
                 if (tier_id is None or s.tier_id == tier_id) and (not status or s.status == status)
             ]
         else:
-            found, after = await MemberService(db_session).subscribers(
-                publication, tier_id=tier_id, status=status or None, after=cursor_of(cursor), limit=PAGE_SIZE
+            found, after = await members.subscribers(
+                publication, tier_id=tier_id, status=chosen, after=cursor_of(cursor), limit=PAGE_SIZE
             )
             rows = [subscriber_row(s, r) for s, r in found]
             next_cursor = str(after) if after else None
@@ -179,10 +194,11 @@ class MemberPages(DashboardSection):
         reader_id: FromPath[str],
         publication: NamedDependency[Publication],
         db_session: NamedDependency[AsyncSession],
+        members: NamedDependency[MemberService],
     ) -> Template:
         rid = id_of(reader_id, "reader")
         reader = await db_session.get(Reader, rid)
-        grants, subs = await MemberService(db_session).history(publication, rid)
+        grants, subs = await members.history(publication, rid)
         if reader is None or not (grants or subs):
             raise NotFound(f"This reader has no history with {publication.name}.")
         now = utcnow()

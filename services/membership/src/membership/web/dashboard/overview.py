@@ -9,7 +9,6 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
@@ -120,9 +119,9 @@ class OverviewPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         reader: NamedDependency[Reader],
-        db_session: NamedDependency[AsyncSession],
+        publications: NamedDependency[PublicationService],
     ) -> Template:
-        mine = await PublicationService(db_session).staffed_by(reader.id)
+        mine = await publications.staffed_by(reader.id)
         return page(request, "index.html", {"publications": mine, "reader": reader, "section": None})
 
     # --- overview: the numbers over time ---
@@ -132,11 +131,11 @@ class OverviewPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        stats: NamedDependency[StatsService],
         interval: FromQuery[str] = "month",
     ) -> Template:
         chosen: Interval = "week" if interval == "week" else "month"
-        series = await StatsService(db_session).series(publication, interval=chosen, periods=12)
+        series = await stats.series(publication, interval=chosen, periods=12)
         return page(request, "overview.html", overview_context(publication, series))
 
     # --- anything else under a publication: a page in words ---

@@ -21,12 +21,17 @@ from uuid import UUID
 import structlog
 from litestar import Controller, Request, Response
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.grants.states import GrantSource
 from membership.publications.access import staff_publication
 from membership.publications.models import Publication
 from membership.settings import Settings
+from membership.subscriptions.states import SubscriptionStatus
+from membership.web.dashboard.services import DashboardService
 from tollgate_common.problems import BadRequest, NotFound, TollgateError, Unauthorized
 from tollgate_common.words import day, month, short_day
 
@@ -36,17 +41,8 @@ PREFIX = "/account/publications"
 NOTICE_COOKIE = "tollgate_dashboard_notice"
 HEADERS = {"cache-control": "no-store", "content-security-policy": "frame-ancestors 'none'"}
 PAGE_SIZE = 50
-SOURCES = ("subscription", "trial", "comp", "gift")
-STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "unpaid",
-    "canceled",
-    "incomplete",
-    "incomplete_expired",
-    "paused",
-)
+SOURCES = tuple(GrantSource)
+STATUSES = tuple(SubscriptionStatus)
 SECTIONS = {
     "overview": "Overview",
     "tiers": "Tiers and prices",
@@ -180,11 +176,18 @@ def period_label(start: datetime, interval: str, *, short: bool, first: bool = F
     return month(start)
 
 
+def provide_dashboard(db_session: NamedDependency[AsyncSession]) -> DashboardService:
+    return DashboardService(db_session)
+
+
 class DashboardSection(Controller):
     """What every dashboard section shares: the address, staff only, errors as pages."""
 
     path = PREFIX
     tags = ["dashboard"]
     include_in_schema = False
-    dependencies = {"publication": staff_publication()}
+    dependencies = {
+        "publication": staff_publication(),
+        "dashboard": Provide(provide_dashboard, sync_to_thread=False),
+    }
     exception_handlers = {TollgateError: error_page, HTTPException: error_page, Exception: error_page}

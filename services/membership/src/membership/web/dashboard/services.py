@@ -17,12 +17,13 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from membership.grants.models import Grant
 from membership.grants.services import GrantService
+from membership.grants.states import GrantSource
 from membership.members.services import under_publication
 from membership.plans.models import Tier
 from membership.publications.models import Publication, key_under
 from membership.readers.models import Reader
 from membership.subscriptions.models import Subscription
-from membership.subscriptions.services import LIVE_STATUSES
+from membership.subscriptions.states import LIVE_STATUSES
 
 SEARCH_LIMIT = 50
 
@@ -37,7 +38,7 @@ class ReaderMatch:
     subscriptions: list[Subscription] = field(default_factory=list)
 
     @property
-    def sources(self) -> list[str]:
+    def sources(self) -> list[GrantSource]:
         return sorted({g.source for g in self.live})
 
     @property

@@ -8,7 +8,6 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
@@ -34,14 +33,14 @@ class TierPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: Publication,
-        db_session: AsyncSession,
         plans: PlanService,
+        dashboard: DashboardService,
         *,
         error: TollgateError | None = None,
         form: dict[str, str] | None = None,
     ) -> Template:
         tiers = await plans.tiers(publication.id, include_archived=True)
-        live = await DashboardService(db_session).live_subscriptions_by_tier(publication)
+        live = await dashboard.live_subscriptions_by_tier(publication)
         context = {
             "publication": publication,
             "section": "tiers",
@@ -59,17 +58,17 @@ class TierPages(DashboardSection):
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
         plans: NamedDependency[PlanService],
     ) -> Template:
-        return await self._tiers_page(request, publication, db_session, plans)
+        return await self._tiers_page(request, publication, plans, dashboard)
 
     @post("/{slug:str}/tiers", status_code=303, guards=[same_origin])
     async def create_tier(
         self,
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
         plans: NamedDependency[PlanService],
         settings: NamedDependency[Settings],
     ) -> Redirect | Template:
@@ -92,7 +91,7 @@ class TierPages(DashboardSection):
                     tier, interval=price.interval, currency=price.currency, unit_amount=price.unit_amount
                 )
         except TollgateError as exc:
-            return await self._tiers_page(request, publication, db_session, plans, error=exc, form=typed)
+            return await self._tiers_page(request, publication, plans, dashboard, error=exc, form=typed)
         offered = " and ".join(price_words(p.unit_amount, p.currency, p.interval) for p in data.prices)
         return done(
             settings, base_of(publication, "tiers"), f"The tier “{tier.name}” is on offer at {offered}."
@@ -104,7 +103,7 @@ class TierPages(DashboardSection):
         request: Request[Any, Any, Any],
         tier_id: FromPath[str],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
         plans: NamedDependency[PlanService],
         settings: NamedDependency[Settings],
     ) -> Redirect | Template:
@@ -115,7 +114,7 @@ class TierPages(DashboardSection):
                 tier, interval=price.interval, currency=price.currency, unit_amount=price.unit_amount
             )
         except TollgateError as exc:
-            return await self._tiers_page(request, publication, db_session, plans, error=exc)
+            return await self._tiers_page(request, publication, plans, dashboard, error=exc)
         words = price_words(made.unit_amount, made.currency, made.interval)
         return done(
             settings,
@@ -129,14 +128,14 @@ class TierPages(DashboardSection):
         request: Request[Any, Any, Any],
         tier_id: FromPath[str],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
         plans: NamedDependency[PlanService],
         settings: NamedDependency[Settings],
     ) -> Redirect | Template:
         try:
             tier = await plans.archive_tier(await plans.tier(id_of(tier_id, "tier"), publication.id))
         except TollgateError as exc:
-            return await self._tiers_page(request, publication, db_session, plans, error=exc)
+            return await self._tiers_page(request, publication, plans, dashboard, error=exc)
         return done(
             settings,
             base_of(publication, "tiers"),
@@ -154,7 +153,7 @@ class TierPages(DashboardSection):
         tier_id: FromPath[str],
         price_id: FromPath[str],
         publication: NamedDependency[Publication],
-        db_session: NamedDependency[AsyncSession],
+        dashboard: NamedDependency[DashboardService],
         plans: NamedDependency[PlanService],
         settings: NamedDependency[Settings],
     ) -> Redirect | Template:
@@ -165,7 +164,7 @@ class TierPages(DashboardSection):
                 raise NotFound("That price is not one of this tier's.")
             await plans.archive_price(price)
         except TollgateError as exc:
-            return await self._tiers_page(request, publication, db_session, plans, error=exc)
+            return await self._tiers_page(request, publication, plans, dashboard, error=exc)
         words = price_words(price.unit_amount, price.currency, price.interval)
         return done(
             settings,

@@ -7,24 +7,26 @@ from __future__ import annotations
 
 import re
 
+from membership.grants.states import GrantSource
 from membership.subscriptions.models import Subscription
+from membership.subscriptions.states import SubscriptionStatus
 from tollgate_common.words import day, decimals, money
 
-SOURCES = {
-    "subscription": "Subscription",
-    "trial": "Free trial",
-    "comp": "Comp",
-    "gift": "Gift",
+SOURCES: dict[GrantSource, str] = {
+    GrantSource.SUBSCRIPTION: "Subscription",
+    GrantSource.TRIAL: "Free trial",
+    GrantSource.COMP: "Comp",
+    GrantSource.GIFT: "Gift",
 }
-STATUSES = {
-    "active": "Active",
-    "trialing": "Free trial",
-    "past_due": "Payment failed",
-    "unpaid": "Unpaid",
-    "canceled": "Ended",
-    "incomplete": "Waiting for first payment",
-    "incomplete_expired": "Never started",
-    "paused": "Paused",
+STATUSES: dict[SubscriptionStatus, str] = {
+    SubscriptionStatus.ACTIVE: "Active",
+    SubscriptionStatus.TRIALING: "Free trial",
+    SubscriptionStatus.PAST_DUE: "Payment failed",
+    SubscriptionStatus.UNPAID: "Unpaid",
+    SubscriptionStatus.CANCELED: "Ended",
+    SubscriptionStatus.INCOMPLETE: "Waiting for first payment",
+    SubscriptionStatus.INCOMPLETE_EXPIRED: "Never started",
+    SubscriptionStatus.PAUSED: "Paused",
 }
 INTERVALS = {"month": "a month", "year": "a year"}
 
@@ -50,12 +52,12 @@ def parse_amount(text: str, currency: str) -> int | None:
     return int(whole) * scale + int(fraction.ljust(places, "0") or 0)
 
 
-def source_words(source: str) -> str:
-    return SOURCES.get(source, source.replace("_", " ").capitalize())
+def source_words(source: GrantSource) -> str:
+    return SOURCES[source]
 
 
-def status_words(status: str) -> str:
-    return STATUSES.get(status, status.replace("_", " ").capitalize())
+def status_words(status: SubscriptionStatus) -> str:
+    return STATUSES[status]
 
 
 def subscription_detail(sub: Subscription) -> str:
@@ -65,16 +67,16 @@ def subscription_detail(sub: Subscription) -> str:
             sub.revoke_reason or "", "refunded or disputed"
         )
         return f"Access ended on {day(sub.revoked_at)}: the payment was {why}."
-    if sub.status == "trialing":
+    if sub.status == SubscriptionStatus.TRIALING:
         then = "then it ends (cancelled)" if sub.cancel_at_period_end else "then it is charged"
         return f"Trial until {day(sub.trial_end)}, {then}."
-    if sub.status == "active":
+    if sub.status == SubscriptionStatus.ACTIVE:
         if sub.cancel_at_period_end:
             return f"Cancelled; keeps access until {day(sub.current_period_end)}."
         return f"Renews on {day(sub.current_period_end)}."
-    if sub.status == "past_due":
+    if sub.status == SubscriptionStatus.PAST_DUE:
         return f"The renewal on {day(sub.current_period_start)} failed; Stripe is retrying."
-    if sub.status == "canceled":
+    if sub.status == SubscriptionStatus.CANCELED:
         ended = sub.ended_at or sub.canceled_at
         return f"Ended on {day(ended)}." if ended else "Ended."
     return ""
