@@ -22,8 +22,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from tests.servers import bound_socket
 
+from bench.ports import free_port
 from bench.readme import write_section
 from membership.apikeys.services import ApiKeyService
 from membership.db import alchemy_config, migrate
@@ -195,9 +195,7 @@ def main() -> None:
                 print(
                     f"loaded {readers:,} readers and {grants:,} grants in {time.monotonic() - started:.0f}s"
                 )
-                sock = bound_socket()
-                port = sock.getsockname()[1]
-                sock.close()
+                port = free_port()
                 server = serve_membership(settings, port)
                 try:
                     measure(f"http://127.0.0.1:{port}", key, sample, seconds=3)  # warm-up

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.servers import bound_socket
 
+from bench.ports import free_port
 from bench.readme import write_section
 from gateway.stories.origin import DEFAULT_SAMPLES, FileOrigin
 from membership.apikeys.services import ApiKeyService
@@ -81,13 +81,6 @@ class Result:
     cpu_us: float  # server CPU time per request (user + system, all of the scenario's processes)
     others: float  # cores' worth of CPU used by anything but the servers and wrk during the run
     steal: float  # cores' worth of CPU the hypervisor gave to other guests during the run
-
-
-def free_port() -> int:
-    sock = bound_socket()
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
 
 
 def clean_env(*prefixes: str) -> dict[str, str]:

@@ -24,8 +24,8 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import get_default_algorithms
-from tests.servers import bound_socket
 
+from bench.ports import free_port
 from bench.readme import write_section
 from membership.db import migrate
 from membership.settings import Settings
@@ -79,19 +79,14 @@ def crypto_costs() -> dict[str, tuple[float, float, int]]:
 
 def verifier_costs(alg: str = "ES256") -> tuple[float, float]:
     """The client library's TokenVerifier, in microseconds per token: a new token each time (cold),
-    and the same token again (cached until it expires)."""
-    from litestar import Litestar, get
-    from tests.servers import serve
-
+    and the same token again (cached until it expires). The key set is answered from memory: it
+    is fetched once, before the timing starts."""
     from tollgate_client import TokenVerifier
 
     key = _key(alg)
     jwk = json.loads(get_default_algorithms()[alg].to_jwk(key.public_key()))
     jwk |= {"kid": "k1", "alg": alg, "use": "sig"}
-
-    @get("/jwks.json")
-    async def jwks() -> dict[str, Any]:
-        return {"keys": [jwk]}
+    jwks = httpx.MockTransport(lambda _request: httpx.Response(200, json={"keys": [jwk]}))
 
     now = int(time.time())
     tokens = [
@@ -114,8 +109,11 @@ def verifier_costs(alg: str = "ES256") -> tuple[float, float]:
         for n in range(3000)
     ]
 
-    async def run(url: str) -> tuple[float, float]:
-        async with TokenVerifier(f"{url}/jwks.json", issuer="bench") as verifier:
+    async def run() -> tuple[float, float]:
+        async with (
+            httpx.AsyncClient(transport=jwks) as http,
+            TokenVerifier("http://bench/jwks.json", issuer="bench", http=http) as verifier,
+        ):
             await verifier.verify(tokens[0])
             started = time.perf_counter()
             for t in tokens[1:]:
@@ -128,17 +126,14 @@ def verifier_costs(alg: str = "ES256") -> tuple[float, float]:
             cached = (time.perf_counter() - started) / (20 * (len(tokens) - 1))
         return cold * 1e6, cached * 1e6
 
-    with serve(Litestar([jwks])) as url:
-        return asyncio.run(run(url))
+    return asyncio.run(run())
 
 
 def issue_rate(alg: str, data_dir: Path, seconds: int = 5) -> float:
     """Tokens per second from `POST /api/auth/token` for one signed-in reader, under wrk."""
     db = f"sqlite+aiosqlite:///{data_dir / f'tokens-{alg}.db'}"
     migrate.upgrade(Settings(database_url=db, data_dir=data_dir))
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMBERSHIP_")} | {
         "MEMBERSHIP_DATABASE_URL": db,
         "MEMBERSHIP_DATA_DIR": str(data_dir),

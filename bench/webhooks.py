@@ -4,7 +4,8 @@ Membership runs as its own server process (`membership run`, one uvicorn worker)
 comes from wrk (Debian's `wrk`) with 32 connections, cycling through distinct events signed with
 a runtime secret just before the run: verify + store + acknowledge, in-process workers off. Then
 processing: inbox workers claiming, handling and marking every stored event (the handler is a
-real one that needs no Stripe call, so this measures our inbox, not the network).
+real one that needs no Stripe call, so this measures our inbox, not the network). Events are
+signed by the Stripe sandbox's own signer, as the sandbox signs what it delivers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -24,15 +26,17 @@ from typing import Any
 import asyncpg
 import httpx
 from sqlalchemy import func, select
-from tests.billing.signing import event, new_secret, signature
-from tests.servers import bound_socket
 
+from bench.ports import free_port
 from bench.readme import write_section
 from membership.db import alchemy_config, migrate
 from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
 from membership.stripe_events.worker import InboxWorker
+from stripe_sandbox import API_VERSION
+from stripe_sandbox.state import new_id
+from stripe_sandbox.webhooks import signature_header
 from tollgate_common.logging import configure_logging
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "12000"))
@@ -40,6 +44,25 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 CONCURRENCY = 32
 POSTGRES = os.environ.get("TOLLGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HARMLESS = {"object": "checkout.session", "id": "cs_bench", "mode": "payment", "subscription": None}
+
+
+def event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A new event as Stripe (and the sandbox) sends it: its own id, created now."""
+    return {
+        "id": new_id("evt"),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": int(time.time()),
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": kind,
+    }
+
+
+def signature(secret: str, payload: bytes) -> str:
+    return signature_header(secret, payload, int(time.time()))
 
 
 def wrk_intake(url: str, secret: str, count: int, seconds: int) -> float:
@@ -109,11 +132,9 @@ async def process_all(settings: Settings, workers: int) -> float:
 
 
 def run_one(backend: str, database_url: str, data_dir: Path) -> dict[str, Any]:
-    secret = new_secret()
+    secret = "whsec_" + secrets.token_hex(24)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMBERSHIP_")}
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env |= {
         "MEMBERSHIP_DATABASE_URL": database_url,
         "MEMBERSHIP_DATA_DIR": str(data_dir),

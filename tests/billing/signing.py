@@ -1,13 +1,13 @@
-"""Signing webhook bodies the way Stripe does, with a secret made at runtime."""
+"""Webhook bodies signed as Stripe signs them (by the sandbox's own signer), with a secret made now."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
 from typing import Any
+
+from stripe_sandbox.webhooks import signature_header
 
 
 def new_secret() -> str:
@@ -15,9 +15,7 @@ def new_secret() -> str:
 
 
 def signature(secret: str, payload: bytes, at: int | None = None) -> str:
-    at = int(time.time()) if at is None else at
-    digest = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={at},v1={digest}"
+    return signature_header(secret, payload, int(time.time()) if at is None else at)
 
 
 def event(
