@@ -1,6 +1,6 @@
 """`--pinned-date`: run the tests as if the session had started at another moment.
 
-`pytest --pinned-date=2027-01-31T23:59:30Z tests/billing` travels (time-machine, in-process, the
+`pytest --pinned-date=2027-01-31T23:59:30Z tests/membership` travels (time-machine, in-process, the
 clock ticking on from there) to that moment when the session starts and back when it ends, so
 anyone can check that the suite holds on a 1st, a 31st, a 29 February or the last seconds of a
 year. Only this process moves: services started as subprocesses (tests/e2e) keep the real date,

@@ -69,8 +69,8 @@ def serve_billing(
     from membership.app import create_app as create_membership
     from stripe_sandbox.app import create_app as create_sandbox
     from stripe_sandbox.settings import Settings as SandboxSettings
-    from tests.billing.signing import new_secret
     from tests.conftest import make_settings
+    from tests.membership.stripe_events.signing import new_secret
 
     secret = new_secret()
     membership_sock, sandbox_sock = bound_socket(), bound_socket()

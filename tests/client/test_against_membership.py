@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from membership.apikeys.services import ApiKeyService
 from membership.app import create_app
 from tests.conftest import empty_tables, make_settings
-from tests.membership.test_publications import make_publication
+from tests.membership.publications.test_publications import make_publication
 from tests.servers import bound_socket, serve
 from tollgate_client import MembershipClient, RevocationFeed, TokenExpired, TokenVerifier
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.billing.conftest import Stack
 from tests.conftest import empty_tables
+from tests.membership.conftest import Stack
 from tests.servers import serve_billing
 from tollgate_client import MembershipError, TokenExpired
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.billing.conftest import running_stack, stack
+from tests.membership.conftest import running_stack, stack
 from tests.sandbox.conftest import make_sandbox, receiver, sandbox
 
 __all__ = ["make_sandbox", "receiver", "running_stack", "sandbox", "stack"]

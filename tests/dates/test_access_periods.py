@@ -1,7 +1,7 @@
 """Access from a subscription on awkward dates: the period end plus the renewal leeway, the
 past_due grace counted from the failed renewal, both from the day Stripe really renews on.
 
-Membership and the Stripe sandbox run over real HTTP (tests/billing's stack); time-machine pins
+Membership and the Stripe sandbox run over real HTTP (tests/membership/conftest.py's stack); time-machine pins
 the sandbox's clock to each start. Membership's settings: 48 h leeway, 7 days' grace.
 """
 
@@ -14,8 +14,8 @@ import httpx
 import pytest
 import time_machine
 
-from tests.billing.conftest import Stack, subscriptions
-from tests.billing.test_lifecycle import price_of, setup_tier, stripe_customer_of
+from tests.membership.conftest import Stack, subscriptions
+from tests.membership.subscriptions.test_lifecycle import price_of, setup_tier, stripe_customer_of
 
 DAY = 86400
 LEEWAY, GRACE = timedelta(hours=48), timedelta(days=7)

@@ -16,8 +16,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from membership.settings import Settings
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import give, reader_id
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import give, reader_id
 
 SECOND = timedelta(seconds=1)
 

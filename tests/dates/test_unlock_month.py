@@ -20,8 +20,8 @@ from membership.lib.clock import utcnow
 from membership.unlocks.models import Unlock
 from membership.unlocks.services import month_of
 from tests.membership.helpers import sign_in
-from tests.membership.test_publications import make_publication
-from tests.membership.test_unlocks import gateway_key, reader_id, unlock
+from tests.membership.publications.test_publications import make_publication
+from tests.membership.unlocks.test_unlocks import gateway_key, reader_id, unlock
 from tollgate_common.months import month_key
 
 SECOND = timedelta(seconds=1)

@@ -24,12 +24,12 @@ from litestar.enums import ScopeType
 from litestar.response import Redirect
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
-from tests.conftest import empty_tables
-from tests.gateway.stack import Membership, prepare_membership, running_membership
-from tests.servers import bound_socket, serve
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.conftest import empty_tables
+from tests.gateway.stack import Membership, prepare_membership, running_membership
+from tests.servers import bound_socket, serve
 
 GZIPPED_TEXT = b"compressed hello " * 64
 # The stand-in publishes one signing key, so a gateway in front of it becomes ready.

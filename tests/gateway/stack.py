@@ -21,8 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from tests.conftest import make_settings
-from tests.servers import bound_socket, serve
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import Settings as GatewaySettings
@@ -30,6 +28,8 @@ from membership.apikeys.services import ApiKeyService
 from membership.app import create_app as create_membership
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
+from tests.conftest import make_settings
+from tests.servers import bound_socket, serve
 
 GATEWAY_URL = "http://gateway.test"
 LINK = re.compile(r"/auth/sign-in/confirm\?token=(\S+)")

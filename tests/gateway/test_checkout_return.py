@@ -18,6 +18,10 @@ import httpx
 import pytest
 import stripe
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from membership.apikeys.services import ApiKeyService
+from membership.publications.services import PublicationService
+from membership.readers.services import ReaderService
 from tests.conftest import empty_tables
 from tests.gateway.stack import (
     GATEWAY_SCOPES,
@@ -30,10 +34,6 @@ from tests.gateway.stack import (
     write_story,
 )
 from tests.servers import serve_billing
-
-from membership.apikeys.services import ApiKeyService
-from membership.publications.services import PublicationService
-from membership.readers.services import ReaderService
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

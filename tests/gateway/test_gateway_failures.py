@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.gateway.cms import Cms, Reply
 from tests.gateway.stack import (
     SECRET,

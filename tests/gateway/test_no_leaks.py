@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from gateway.settings import Settings
 from tests.gateway.conftest import Upstream
 from tests.gateway.stack import (
     SECRET,
@@ -28,8 +30,6 @@ from tests.gateway.stack import (
     unique_email,
     write_story,
 )
-
-from gateway.settings import Settings
 
 STORY = "/stories/night-press"
 TEASER = "The opening of night-press, for everyone."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
 from tests.api_docs import assert_explorer_is_self_contained
 
 Client = AsyncTestClient[Litestar]

@@ -13,9 +13,9 @@ from membership.publications.models import StaffMember
 from membership.readers.models import Reader
 from membership.readers.services import normalise_email
 from tests.membership.helpers import latest_token, sign_in
-from tests.membership.test_publications import make_publication
-from tests.membership.test_tokens import db
-from tests.membership.test_unlocks import gateway_key
+from tests.membership.publications.test_publications import make_publication
+from tests.membership.tokens.test_tokens import db
+from tests.membership.unlocks.test_unlocks import gateway_key
 
 EXPECTED = {
     "a0000000-0000-4000-8000-000000000001": ("clara@gazette.example", "Clara Vos", "the-gazette"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from tests.gateway.stack import OWNER, Membership, running_membership
-from tests.gateway.test_http_origin import Clock
 
 from gateway.stories.catalogue import Catalogue
 from membership.publications.services import PublicationService
 from membership.readers.services import ReaderService
+from tests.gateway.stack import OWNER, Membership, running_membership
+from tests.gateway.stories.test_http_origin import Clock
 from tollgate_client import MembershipClient
 
 

@@ -12,8 +12,6 @@ from email.utils import formatdate
 import httpx
 import pytest
 from structlog.testing import capture_logs
-from tests.gateway.cms import Cms, Reply
-from tests.servers import bound_socket, serve
 
 from gateway.stories import Origin, Story
 from gateway.stories.http_origin import (
@@ -23,6 +21,8 @@ from gateway.stories.http_origin import (
     OriginTimeout,
     OriginUnavailable,
 )
+from tests.gateway.cms import Cms, Reply
+from tests.servers import bound_socket, serve
 
 
 def document(

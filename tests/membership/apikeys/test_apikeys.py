@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from membership.apikeys.models import ApiKey
 from tests.membership.helpers import with_cookie
-from tests.membership.test_publications import as_reader, make_publication
+from tests.membership.publications.test_publications import as_reader, make_publication
 
 
 async def new_key(client: AsyncTestClient[Litestar], slug: str, scopes: list[str]) -> dict[str, object]:

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from membership.readers.models import Reader
 from tests.membership.helpers import with_cookie
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import db, give, now, reader_id, version_of
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import db, give, now, reader_id, version_of
 
 COMPS = "/api/publications/daily/comps"
 

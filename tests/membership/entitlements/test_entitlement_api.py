@@ -20,8 +20,8 @@ from membership.grants.services import GrantService
 from membership.publications.models import Publication
 from membership.readers.models import Reader
 from tests.conftest import ClientFactory
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import bearer, db, give, now, reader_id, version_of
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import bearer, db, give, now, reader_id, version_of
 
 
 async def platform_key(database_url: str, scopes: list[str] | None = None) -> str:

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from membership.apikeys.models import ApiKey
 from membership.friendlinks.models import FriendLink
 from tests.membership.helpers import with_cookie
+from tests.membership.publications.test_publications import as_reader, make_publication
 from tests.membership.test_bad_input import assert_problem
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import bearer, db, issue, reader_id
-from tests.membership.test_unlocks import gateway_key
+from tests.membership.tokens.test_tokens import bearer, db, issue, reader_id
+from tests.membership.unlocks.test_unlocks import gateway_key
 
 CODE = re.compile(r"^fl_[A-Za-z0-9_-]{43}$")
 MADE_UP = "fl_" + "A" * 43

@@ -19,8 +19,8 @@ from membership.plans.models import Tier
 from membership.publications.models import Publication
 from membership.subscriptions.models import Subscription
 from tests.membership.helpers import with_cookie
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import bearer, db, give, now, reader_id
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import bearer, db, give, now, reader_id
 
 BASE = "/api/publications/daily"
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from membership.lib.stripe_client import StripeApi
 from membership.plans.services import PlanService
-from tests.billing.conftest import Stack
+from tests.membership.conftest import Stack
 from tollgate_common.problems import BadRequest
 
 MONTHLY_AND_YEARLY = [

@@ -21,16 +21,12 @@ from membership.plans.models import Price, Tier
 from membership.publications.models import Publication
 from membership.stats.services import Point, Span, StatsService, merge, period_starts
 from membership.subscriptions.models import Subscription
-from tests.billing import conftest as billing
-from tests.billing.conftest import Stack
-from tests.membership.test_members import key_for, publication_id
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import db, give, reader_id
+from tests.membership.conftest import Stack
+from tests.membership.members.test_members import key_for, publication_id
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import db, give, reader_id
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)  # a Wednesday
-# The billing tests' stack (membership and the Stripe sandbox over real HTTP), as fixtures here too.
-running_stack = billing.running_stack
-stack = billing.stack
 
 
 def d(month: int, day: int, hour: int = 9) -> datetime:

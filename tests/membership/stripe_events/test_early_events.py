@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
 from membership.stripe_events.models import StripeEvent
-from tests.billing.conftest import GOOD_CARD, Stack
+from tests.membership.conftest import GOOD_CARD, Stack
 
 
 async def test_subscription_for_a_reader_not_yet_recorded_waits_then_converges(stack: Stack) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from membership.stripe_events.models import StripeEvent
 from membership.stripe_events.services import Inbox
-from tests.billing.signing import body, event
-from tests.billing.test_webhook_intake import HARMLESS
 from tests.conftest import empty_tables, make_settings
+from tests.membership.stripe_events.signing import body, event
+from tests.membership.stripe_events.test_webhook_intake import HARMLESS
 
 
 async def claim(database_url: str, tmp_path: Path, lease: float) -> list[str]:

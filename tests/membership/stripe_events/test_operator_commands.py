@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from membership.grants.models import Grant
 from membership.subscriptions.models import Subscription
 from membership.tokens.models import SigningKey
-from tests.billing.conftest import Stack
+from tests.membership.conftest import Stack
 
 MEMBERSHIP = str(Path(sys.executable).parent / "membership")
 

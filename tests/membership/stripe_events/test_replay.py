@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from membership.lib.clock import utcnow
 from membership.stripe_events.models import StripeEvent
-from tests.billing.signing import body, event, new_secret
-from tests.billing.test_webhook_intake import HARMLESS, post, worker_for
 from tests.conftest import ClientFactory
+from tests.membership.stripe_events.signing import body, event, new_secret
+from tests.membership.stripe_events.test_webhook_intake import HARMLESS, post, worker_for
 
 MEMBERSHIP = str(Path(sys.executable).parent / "membership")
 

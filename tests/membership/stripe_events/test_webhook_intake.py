@@ -19,8 +19,8 @@ from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
 from membership.stripe_events.models import StripeEvent
 from membership.stripe_events.worker import InboxWorker
-from tests.billing.signing import body, event, new_secret, signature
 from tests.conftest import ClientFactory
+from tests.membership.stripe_events.signing import body, event, new_secret, signature
 
 # A checkout in payment mode needs no call to Stripe: handling it is a real no-op.
 HARMLESS = {"object": "checkout.session", "id": "cs_test_x", "mode": "payment", "subscription": None}

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.billing.conftest import Stack, subscriptions
+from tests.membership.conftest import Stack, subscriptions
 
 
 async def setup_tier(stack: Stack, **fields: Any) -> tuple[httpx.AsyncClient, str, dict[str, Any]]:

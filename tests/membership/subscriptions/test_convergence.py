@@ -23,8 +23,8 @@ from membership.grants.models import Grant
 from membership.lib.clock import utcnow
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import Subscription
-from tests.billing.conftest import Stack
-from tests.billing.signing import signature
+from tests.membership.conftest import Stack
+from tests.membership.stripe_events.signing import signature
 
 Snapshot = tuple[tuple[Any, ...], ...]
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from membership.subscriptions.models import StripeCustomer
-from tests.billing.conftest import DECLINED_CARD, Stack, keys, subscriptions
+from tests.membership.conftest import DECLINED_CARD, Stack, keys, subscriptions
 
 
 async def setup_tier(stack: Stack, **fields: object) -> tuple[httpx.AsyncClient, str, dict[str, object]]:

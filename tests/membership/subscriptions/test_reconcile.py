@@ -17,7 +17,7 @@ from membership.grants.models import Grant
 from membership.lib.clock import utcnow
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.reconcile import reconcile_all
-from tests.billing.conftest import GOOD_CARD, Stack, keys, subscriptions
+from tests.membership.conftest import GOOD_CARD, Stack, keys, subscriptions
 
 
 async def sandbox_subscription_count(stack: Stack) -> int:

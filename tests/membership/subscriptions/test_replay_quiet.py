@@ -24,8 +24,8 @@ from membership.grants.models import EntitlementChange, Grant
 from membership.readers.models import Reader
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.reconcile import reconcile_all
-from tests.billing.conftest import DECLINED_CARD, Stack, keys, subscriptions
-from tests.billing.test_replay import cli
+from tests.membership.conftest import DECLINED_CARD, Stack, keys, subscriptions
+from tests.membership.stripe_events.test_replay import cli
 
 Ledger = dict[str, Any]
 

@@ -18,8 +18,8 @@ from membership.settings import Settings
 from membership.tokens.keyring import UNKNOWN_KID_COOLDOWN
 from membership.tokens.keys import KeyService
 from tests.conftest import ClientFactory
-from tests.membership.test_publications import as_reader
-from tests.membership.test_tokens import bearer, db, issue, jwks
+from tests.membership.publications.test_publications import as_reader
+from tests.membership.tokens.test_tokens import bearer, db, issue, jwks
 
 
 def age_the_keyring(client: AsyncTestClient[Litestar], seconds: float) -> None:

@@ -35,7 +35,7 @@ from membership.tokens.keyring import UNKNOWN_KID_COOLDOWN
 from membership.tokens.keys import KeyService, LoadedKey
 from membership.tokens.models import SigningKey
 from tests.membership.helpers import latest_token
-from tests.membership.test_tokens import bearer, db, give, reader_id, refresh_keyring, version_of
+from tests.membership.tokens.test_tokens import bearer, db, give, reader_id, refresh_keyring, version_of
 
 EMAIL = "target@example.com"
 

@@ -34,7 +34,7 @@ from membership.tokens.keys import KeyService
 from membership.tokens.models import SigningKey
 from tests.conftest import ClientFactory, make_settings
 from tests.membership.helpers import with_cookie
-from tests.membership.test_publications import as_reader, make_publication
+from tests.membership.publications.test_publications import as_reader, make_publication
 
 SESSION = "tollgate_session"
 ACCESS = "tollgate_access"

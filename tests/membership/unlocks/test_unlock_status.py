@@ -9,9 +9,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.membership.helpers import sign_in
+from tests.membership.publications.test_publications import make_publication
 from tests.membership.test_bad_input import assert_problem
-from tests.membership.test_publications import make_publication
-from tests.membership.test_unlocks import gateway_key, reader_id, unlock
+from tests.membership.unlocks.test_unlocks import gateway_key, reader_id, unlock
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 

@@ -15,7 +15,7 @@ from membership.apikeys.services import ApiKeyService
 from membership.publications.models import Publication
 from membership.unlocks.models import Unlock, UnlockQuota
 from tests.membership.helpers import sign_in
-from tests.membership.test_publications import make_publication
+from tests.membership.publications.test_publications import make_publication
 
 
 async def gateway_key(

@@ -21,9 +21,9 @@ from membership.subscriptions.models import Subscription
 from stripe_sandbox.app import create_app as create_sandbox
 from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.conftest import ClientFactory
+from tests.membership.publications.test_publications import as_reader, make_publication
 from tests.membership.test_bad_input import assert_problem
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import db, reader_id
+from tests.membership.tokens.test_tokens import db, reader_id
 from tests.servers import bound_socket, serve
 
 SITE = "http://testserver.local"  # the tests' public URL

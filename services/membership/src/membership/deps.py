@@ -28,6 +28,7 @@ from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
 from membership.signin.services import SignInService
 from membership.stats.services import StatsService
+from membership.stripe_events.services import Inbox
 from membership.subscriptions.services import SubscriptionService
 from membership.tokens.keyring import KeyRing
 from membership.tokens.services import InvalidAccessToken, TokenService
@@ -125,6 +126,10 @@ def provide_stats(db_session: NamedDependency[AsyncSession]) -> StatsService:
     return StatsService(db_session)
 
 
+def provide_inbox(db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Inbox:
+    return Inbox(db_session, settings)
+
+
 def provide_unlocks(db_session: NamedDependency[AsyncSession]) -> UnlockService:
     return UnlockService(db_session)
 
@@ -197,4 +202,5 @@ dependencies: dict[str, Provide] = {
     "members": Provide(provide_members, sync_to_thread=False),
     "stats": Provide(provide_stats, sync_to_thread=False),
     "unlocks": Provide(provide_unlocks, sync_to_thread=False),
+    "inbox": Provide(provide_inbox, sync_to_thread=False),
 }

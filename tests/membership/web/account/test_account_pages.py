@@ -27,17 +27,13 @@ from membership.sessions.models import ReaderSession
 from membership.subscriptions.models import Subscription
 from membership.unlocks.services import UnlockService
 from membership.web.account.words import device, entitlement_name, subscription_state
-from tests.billing import conftest as billing
-from tests.billing.conftest import Stack
+from tests.membership.conftest import Stack
 from tests.membership.helpers import with_cookie
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import db, give, reader_id, version_of
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import db, give, reader_id, version_of
 from tollgate_common.words import day
 
 SITE = "http://testserver.local"  # the test client's public URL
-# The billing tests' stack (membership and the Stripe sandbox over real HTTP), as fixtures here too.
-running_stack = billing.running_stack
-stack = billing.stack
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "

@@ -31,10 +31,10 @@ from membership.web.dashboard.words import parse_amount
 from stripe_sandbox.app import create_app as create_sandbox
 from stripe_sandbox.settings import Settings as SandboxSettings
 from tests.conftest import ClientFactory
-from tests.membership.test_account_pages import assert_page, text_of
-from tests.membership.test_members import publication_id
-from tests.membership.test_publications import as_reader, make_publication
-from tests.membership.test_tokens import db, give, now, reader_id
+from tests.membership.members.test_members import publication_id
+from tests.membership.publications.test_publications import as_reader, make_publication
+from tests.membership.tokens.test_tokens import db, give, now, reader_id
+from tests.membership.web.account.test_account_pages import assert_page, text_of
 from tests.servers import bound_socket, serve
 from tollgate_common.words import day, month
 

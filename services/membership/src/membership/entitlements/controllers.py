@@ -27,10 +27,10 @@ from membership.entitlements.schemas import (
     ReaderEntitlements,
 )
 from membership.entitlements.services import EntitlementService
+from membership.grants.schemas import GrantOut
 from membership.grants.services import GrantService
 from membership.publications.models import Publication, key_under
 from membership.readers.services import ReaderService
-from membership.subscriptions.schemas import GrantOut
 from tollgate_common.problems import Forbidden
 
 

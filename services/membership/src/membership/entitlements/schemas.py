@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from membership.subscriptions.schemas import GrantOut
+from membership.grants.schemas import GrantOut
 
 Keys = Annotated[
     list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]], msgspec.Meta(min_length=1, max_length=50)

@@ -11,20 +11,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from membership.apikeys.models import Scope
+from membership.grants.schemas import GrantOut
 from membership.grants.states import GrantSource
+from membership.members.csv import cell
 from membership.members.schemas import HistoryOut, MemberOut, MembersPage, SubscriberOut, SubscribersPage
 from membership.members.services import MemberService
 from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
-from membership.subscriptions.schemas import GrantOut, SubscriptionOut
+from membership.subscriptions.schemas import SubscriptionOut
 from membership.subscriptions.states import SubscriptionStatus
 from tollgate_common.problems import BadRequest
-
-
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading quote."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _cursor(value: str | None) -> UUID | None:
@@ -106,7 +102,7 @@ class MemberApi(Controller):
                 until = "" if m.forever or m.until is None else m.until.isoformat()
                 keys, sources = " ".join(sorted(m.keys)), " ".join(sorted(m.sources))
                 writer.writerow(
-                    [_cell(v) for v in (m.reader_id, m.email, m.display_name, keys, sources, until)]
+                    [cell(v) for v in (m.reader_id, m.email, m.display_name, keys, sources, until)]
                 )
             if after is None:
                 break

@@ -7,9 +7,10 @@ from uuid import UUID
 
 import msgspec
 
+from membership.grants.schemas import GrantOut
 from membership.grants.states import GrantSource
 from membership.members.services import Member
-from membership.subscriptions.schemas import GrantOut, SubscriptionOut
+from membership.subscriptions.schemas import SubscriptionOut
 
 
 class MemberOut(msgspec.Struct):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from membership.lib.stripe_client import StripeApi
 from membership.settings import Settings
 from membership.stripe_events.handlers import HANDLED
+from membership.stripe_events.schemas import Received
 from membership.stripe_events.services import Inbox
 from tollgate_common.problems import NotFound, TollgateError
 
@@ -21,11 +21,6 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 class UnsupportedMediaType(TollgateError):
     status_code = 415
-
-
-class Received(msgspec.Struct):
-    received: bool
-    stored: bool
 
 
 class StripeWebhook(Controller):
@@ -43,6 +38,7 @@ class StripeWebhook(Controller):
         request: Request[Any, Any, Any],
         settings: NamedDependency[Settings],
         stripe_api: NamedDependency[StripeApi],
+        inbox: NamedDependency[Inbox],
         db_session: NamedDependency[AsyncSession],
     ) -> Received:
         if not settings.stripe_webhook_secret.get_secret_value():
@@ -53,7 +49,7 @@ class StripeWebhook(Controller):
         event = stripe_api.verify_event(body, request.headers.get("stripe-signature"))
         stored = False
         if event["type"] in HANDLED:
-            stored = await Inbox(db_session, settings).store(event, body)
+            stored = await inbox.store(event, body)
             # Stored before the 2xx: commit now, then wake the in-process worker.
             await db_session.commit()
             if worker := getattr(request.app.state, "stripe_worker", None):

@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
+from membership.grants.schemas import GrantOut
 from membership.grants.services import GrantService
 from membership.plans.services import PlanService
 from membership.readers.models import Reader
@@ -21,7 +22,6 @@ from membership.subscriptions.schemas import (
     CheckoutIn,
     CheckoutOut,
     EntitlementsOut,
-    GrantOut,
     PortalIn,
     RedirectOut,
     SubscriptionOut,

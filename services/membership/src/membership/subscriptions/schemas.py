@@ -8,8 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from membership.grants.models import Grant
-from membership.grants.states import GrantSource
+from membership.grants.schemas import GrantOut
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.states import CheckoutState, SubscriptionStatus
 
@@ -80,18 +79,6 @@ class SubscriptionOut(msgspec.Struct):
             ended_at=s.ended_at,
             revoked_at=s.revoked_at,
         )
-
-
-class GrantOut(msgspec.Struct):
-    key: str
-    source: GrantSource
-    source_id: str
-    starts_at: datetime
-    ends_at: datetime | None
-
-    @classmethod
-    def of(cls, g: Grant) -> GrantOut:
-        return cls(g.key, g.source, g.source_id, g.starts_at, g.ends_at)
 
 
 class EntitlementsOut(msgspec.Struct):

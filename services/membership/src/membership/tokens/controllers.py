@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 
@@ -12,20 +11,8 @@ from membership.sessions.cookies import reader_cookie
 from membership.sessions.models import ReaderSession
 from membership.settings import Settings
 from membership.tokens.keyring import KeyRing
+from membership.tokens.schemas import AccessTokenOut, Jwks
 from membership.tokens.services import TokenService
-
-
-class AccessTokenOut(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-    expires_at: datetime
-    entitlements: list[str]
-    version: int
-
-
-class Jwks(msgspec.Struct):
-    keys: list[dict[str, str]]
 
 
 class TokenApi(Controller):
