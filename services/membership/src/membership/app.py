@@ -45,9 +45,11 @@ from membership.unlocks.controllers import UnlockApi
 from membership.web.account.controllers import AccountPages, unrouted
 from membership.web.checkout import AccountCheckout
 from membership.web.dashboard.comps import CompPages
+from membership.web.dashboard.exports import ExportPages
 from membership.web.dashboard.friend_links import FriendLinkPages
 from membership.web.dashboard.members import MemberPages
 from membership.web.dashboard.overview import OverviewPages
+from membership.web.dashboard.staff import StaffPages
 from membership.web.dashboard.tiers import TierPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
@@ -151,6 +153,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MemberPages,
         CompPages,
         FriendLinkPages,
+        StaffPages,
+        ExportPages,
     ]
     if settings.dev_pages:
         handlers.extend([DevOutbox, OutboxPage])

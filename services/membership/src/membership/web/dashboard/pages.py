@@ -50,6 +50,8 @@ SECTIONS = {
     "subscribers": "Subscribers",
     "comps": "Comps",
     "friend-links": "Friend links",
+    "staff": "Staff and keys",
+    "exports": "Exports",
 }
 
 
