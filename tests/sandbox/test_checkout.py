@@ -192,8 +192,8 @@ async def test_session_parameters_are_checked(sandbox: Sandbox) -> None:
     )
     with pytest.raises(stripe.InvalidRequestError, match="recurring"):
         await sandbox.session(one_time.id)
-    with pytest.raises(stripe.InvalidRequestError, match="mode=subscription"):
-        await sandbox.session(price.id, mode="payment")
+    with pytest.raises(stripe.InvalidRequestError, match="mode=subscription and mode=payment"):
+        await sandbox.session(price.id, mode="setup")
     # Cosmetic parameters Stripe knows are accepted, and ignored.
     accepted = await sandbox.session(price.id, locale="de", payment_method_types=["card"])
     assert accepted.status == "open"

@@ -26,6 +26,7 @@ from stripe_sandbox import (
     catalog,
     checkout,
     customers,
+    discounts,
     events,
     payments,
     portal,
@@ -51,6 +52,7 @@ log = structlog.get_logger("stripe_sandbox.api")
 ENDPOINTS: list[Endpoint] = [
     *customers.ROUTES,
     *catalog.ROUTES,
+    *discounts.ROUTES,
     *checkout.ROUTES,
     *subscriptions.ROUTES,
     *billing.ROUTES,
@@ -258,8 +260,18 @@ def _expand(sb: Sandbox, node: Any, segments: list[str], path: str) -> None:
             "has_more": False,
             "url": "/v1/invoice_payments",
         }
+    elif key == "applies_to" and node.get("object") == "coupon":
+        # An includable field: absent unless asked for.
+        node[key] = discounts.applies_to(sb, node["id"])
     elif key not in node:
         raise invalid(f"This property cannot be expanded ({path}).", param="expand")
+    elif isinstance(node[key], list) and node[key] and all(isinstance(i, str) for i in node[key]):
+        # A list of ids (a subscription's or an invoice's `discounts`): each becomes its object.
+        objects: list[Any] = []
+        for object_id in node[key]:
+            target = sb.find(object_id)
+            objects.append(copy.deepcopy(target) if target is not None else object_id)
+        node[key] = objects
     elif isinstance(node[key], str):
         target = sb.find(node[key])
         if target is not None:

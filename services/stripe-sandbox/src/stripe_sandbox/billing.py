@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from stripe_sandbox import discounts
 from stripe_sandbox.endpoints import Endpoint, Page, router
 from stripe_sandbox.errors import card_declined, invalid, missing_parameter
 from stripe_sandbox.events import emit, emit_update
@@ -146,7 +147,35 @@ def draft_invoice(
         "total_taxes": [],
         "webhooks_delivered_at": None,
     }
+    _apply_discounts(sb, invoice, subscription, lines_period[0])
     return sb.add("invoices", invoice)
+
+
+def _apply_discounts(sb: Sandbox, invoice: JSON, subscription: JSON, at: int) -> None:
+    """Take off what the subscription's discounts in effect for a period starting `at` take off.
+
+    Line amounts stay as they were (Stripe's are before discounts); each line's `discount_amounts`,
+    the invoice's `total_discount_amounts` and `discounts`, and its total and amount due say the rest.
+    """
+    discounts.prune(sb, subscription, at)
+    found = discounts.in_effect(sb, subscription["discounts"], at)
+    lines = invoice["lines"]["data"]
+    shares = discounts.split(
+        [discounts.terms_of(sb, d["id"]) for d in found],
+        [(line["pricing"]["price_details"]["product"], line["amount"]) for line in lines],
+    )
+    taken_in_all = 0
+    for discount, per_line in zip(found, shares, strict=True):
+        for line, amount in zip(lines, per_line, strict=True):
+            line["discount_amounts"].append({"amount": amount, "discount": discount["id"]})
+        taken = sum(per_line)
+        invoice["total_discount_amounts"].append({"amount": taken, "discount": discount["id"]})
+        if taken:  # a `once` discount is spent on the first invoice it takes something off (not a trial's)
+            discounts.mark_used(sb, discount["id"])
+        taken_in_all += taken
+    invoice["discounts"] = [d["id"] for d in found]
+    total = invoice["subtotal"] - taken_in_all
+    invoice.update(total=total, total_excluding_tax=total, amount_due=total, amount_remaining=total)
 
 
 def _previous_start(subscription: JSON) -> int:

@@ -312,6 +312,11 @@ def _currency(value: str) -> str:
     return value.lower()
 
 
+def recurring_of(value: JSON | None) -> JSON | None:
+    """A price's `recurring` hash from the parameter (checked), or None for a one-time price."""
+    return _recurring(value)
+
+
 def _recurring(value: JSON | None) -> JSON | None:
     if value is None:
         return None

@@ -85,12 +85,18 @@ async def pause_subscription(request: AnyRequest, subscription_id: FromPath[str]
 
 @post("/checkout/{session_id:str}/pay", status_code=200)
 async def pay_checkout(request: AnyRequest, session_id: FromPath[str]) -> JSON:
-    """Exactly what the checkout page's button does; answers the session and where the browser would go."""
-    params = await _params(request, Obj({"card": Str(), "email": Str()}, required=("card",)))
+    """Exactly what the checkout page's button does (after its promotion code field, if given);
+    answers the session and where the browser would go."""
+    params = await _params(
+        request, Obj({"card": Str(), "email": Str(), "promotion_code": Str()}, required=("card",))
+    )
     sb = _sandbox(request)
     async with sb.action():
         session = sb.require("checkout_sessions", session_id)
-        checkout.pay(sb, session, test_card(params["card"]), email=params.get("email"))
+        card = test_card(params["card"])
+        if "promotion_code" in params:  # typed into the page's field first
+            checkout.apply_promotion_code(sb, session, params["promotion_code"])
+        checkout.pay(sb, session, card, email=params.get("email"))
         return {"session": session, "redirect": checkout.success_redirect(session)}
 
 

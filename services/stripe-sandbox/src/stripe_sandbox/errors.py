@@ -27,6 +27,9 @@ OBJECT_NAMES = {
     "disputes": "dispute",
     "portal_sessions": "billing_portal.session",
     "events": "event",
+    "coupons": "coupon",
+    "promotion_codes": "promotion_code",
+    "discounts": "discount",
 }
 
 

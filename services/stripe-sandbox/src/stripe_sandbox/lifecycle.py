@@ -12,8 +12,9 @@ import copy
 
 from stripe_sandbox.billing import collect, draft_invoice, pay, recover, unpaid_invoices
 from stripe_sandbox.events import emit, emit_update
+from stripe_sandbox.periods import DAY
 from stripe_sandbox.state import JSON, Sandbox
-from stripe_sandbox.subscriptions import DAY, cancel, cycle_end, give_up_at, period, retry_at, set_period
+from stripe_sandbox.subscriptions import cancel, cycle_end, give_up_at, period, retry_at, set_period
 
 TRIAL_WILL_END_BEFORE = 3 * DAY
 # At one moment, a cancellation comes before giving up, a retry, a renewal.

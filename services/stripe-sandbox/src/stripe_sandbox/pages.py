@@ -15,13 +15,13 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from stripe_sandbox import checkout, portal
+from stripe_sandbox import checkout, discounts, portal
 from stripe_sandbox.errors import StripeError
 from stripe_sandbox.forms import parse_body
 from stripe_sandbox.payments import TEST_CARDS, test_card
 from stripe_sandbox.state import JSON, Sandbox
 from stripe_sandbox.subscriptions import period
-from tollgate_common.words import day, from_timestamp, money
+from tollgate_common.words import count, day, from_timestamp, money
 
 BANNER = "Stripe sandbox: this is not Stripe. No real payment happens and no card is ever charged."
 _STYLE = """
@@ -51,19 +51,49 @@ def html(title: str, body: str, status: int = 200) -> Response[str]:
 # Checkout.
 
 
+def _every(recurring: JSON) -> str:
+    count = recurring.get("interval_count", 1)
+    return str(recurring["interval"]) if count == 1 else f"{count} {recurring['interval']}s"
+
+
+def price_words(amount: int, currency: str, recurring: JSON | None, coupon: JSON | None, off: int) -> str:
+    """A price as the payer pays it: `$10 per month`, or with a coupon taking `off` off it,
+    `$5 per month for the first 3 months, then $10 per month`."""
+    full = money(amount, currency)
+    if recurring is None:
+        return full if not off else f"{money(amount - off, currency)} (instead of {full})"
+    every = _every(recurring)
+    regular = f"{full} per {escape(every)}"
+    if coupon is None or not off:
+        return regular
+    discounted = money(amount - off, currency)
+    if coupon["duration"] == "once":
+        return f"{discounted} for the first {escape(every)}, then {regular}"
+    if coupon["duration"] == "repeating":
+        months = count(coupon["duration_in_months"], "month")
+        return f"{discounted} per {escape(every)} for the first {months}, then {regular}"
+    return f"{discounted} per {escape(every)} (instead of {full})"
+
+
 def _checkout_body(sb: Sandbox, session: JSON, error: str | None = None) -> str:
     parts = []
+    coupons = checkout.session_coupons(sb, session)
+    coupon = coupons[0] if coupons else None
     for item in checkout.line_items(sb, session):
         price = item["price"]
-        recurring = price.get("recurring") or {}
-        every = recurring.get("interval", "")
-        if recurring.get("interval_count", 1) != 1:
-            every = f"{recurring['interval_count']} {every}s"
+        full = price.get("unit_amount", 0) * item["quantity"]
+        # What the coupon takes off a full payment (a trial's first payment is nothing).
+        off = discounts.preview(sb, coupons, [(price.get("product", ""), full)])[0] if coupon else 0
         name = escape(item["description"] or price.get("product", ""))
+        words = price_words(full, price.get("currency", "usd"), price.get("recurring"), coupon, off)
         parts.append(
-            f"<p><strong>{name}</strong> × {item['quantity']}: "  # noqa: RUF001 - the multiplication sign
-            f"{money(price.get('unit_amount', 0), price.get('currency', 'usd'))} per {escape(every)}</p>"
+            f"<p><strong>{name}</strong> × {item['quantity']}: {words}</p>"  # noqa: RUF001 - the multiplication sign
         )
+    for entry, found in zip(session["discounts"], coupons, strict=False):
+        label = found["name"] or found["id"]
+        promo = sb.get("promotion_codes", entry["promotion_code"]) if entry["promotion_code"] else None
+        via = f" (code {escape(promo['code'])})" if promo else ""
+        parts.append(f"<p class='discount'>Discount: {escape(label)}{via}</p>")
     data = sb.private(session["id"])["subscription_data"]
     if data.get("trial_period_days"):
         parts.append(f"<p>Free trial: {data['trial_period_days']} days, then billed as above.</p>")
@@ -81,6 +111,12 @@ def _checkout_body(sb: Sandbox, session: JSON, error: str | None = None) -> str:
         )
     elif session["customer_email"]:
         parts.append(f"<p class='note'>Paying as {escape(session['customer_email'])}</p>")
+    if session["allow_promotion_codes"]:
+        parts.append(
+            f"<form method='post' action='/checkout/{escape(session['id'])}/promotion_code'>"
+            "<label>Promotion code <input name='code' autocomplete='off' required></label>"
+            "<button type='submit'>Apply</button></form>"
+        )
     for number, card in TEST_CARDS.items():
         spaced = " ".join(number[i : i + 4] for i in range(0, 16, 4))
         parts.append(
@@ -210,4 +246,22 @@ async def portal_action(
     return Redirect(f"/portal/{session_id}?message={quote(message)}", status_code=303)
 
 
-PAGE_HANDLERS = [checkout_page, checkout_pay, portal_page, portal_action]
+@post("/checkout/{session_id:str}/promotion_code", include_in_schema=False, status_code=303)
+async def checkout_promotion_code(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[str] | Redirect:
+    """The payer typed a promotion code: it becomes the session's discount, or the page says why not."""
+    sb: Sandbox = request.app.state.sandbox
+    form = parse_body(request.headers.get("content-type", ""), await request.body())
+    async with sb.action():
+        session = sb.get("checkout_sessions", session_id)
+        if session is None:
+            return html("Checkout", "<p class='error'>There is no such checkout session.</p>", 404)
+        try:
+            checkout.apply_promotion_code(sb, session, str(form.get("code", "")))
+        except StripeError as exc:
+            return html("Checkout", _checkout_body(sb, session, error=exc.message), exc.status)
+    return Redirect(f"/checkout/{session_id}", status_code=303)
+
+
+PAGE_HANDLERS = [checkout_page, checkout_pay, checkout_promotion_code, portal_page, portal_action]

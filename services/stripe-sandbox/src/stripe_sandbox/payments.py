@@ -53,7 +53,14 @@ def test_card(number: str) -> TestCard:
 
 def attach_card(sb: Sandbox, customer_id: str, card: TestCard, now: int) -> JSON:
     """The customer's card from now on (Checkout saves the card it was paid with)."""
-    record: JSON = {
+    record = card_record(card, now)
+    sb.data["cards"][customer_id] = record
+    return record
+
+
+def card_record(card: TestCard, now: int) -> JSON:
+    """A card as a payment method; `attach_card` keeps it for a customer, a guest's is used once."""
+    return {
         "payment_method": new_id("pm"),
         "brand": "visa",
         "last4": card.number[-4:],
@@ -64,15 +71,15 @@ def attach_card(sb: Sandbox, customer_id: str, card: TestCard, now: int) -> JSON
         "fails": card.fails_later,
         "attached_at": now,
     }
-    sb.data["cards"][customer_id] = record
-    return record
 
 
 def card_of(sb: Sandbox, customer_id: str) -> JSON | None:
     return sb.data["cards"].get(customer_id)  # type: ignore[no-any-return]
 
 
-def new_payment_intent(sb: Sandbox, customer_id: str, amount: int, currency: str, description: str) -> JSON:
+def new_payment_intent(
+    sb: Sandbox, customer_id: str | None, amount: int, currency: str, description: str | None
+) -> JSON:
     pi_id = new_id("pi")
     intent: JSON = {
         "id": pi_id,
@@ -121,9 +128,11 @@ def new_payment_intent(sb: Sandbox, customer_id: str, amount: int, currency: str
     return sb.add("payment_intents", intent)
 
 
-def attempt_payment(sb: Sandbox, intent: JSON, *, first_payment: bool = False) -> bool:
-    """Charge the customer's card for the intent; emits charge.* and payment_intent.* events."""
-    card = card_of(sb, intent["customer"])
+def attempt_payment(
+    sb: Sandbox, intent: JSON, *, first_payment: bool = False, card: JSON | None = None
+) -> bool:
+    """Charge the card (by default the customer's) for the intent; emits charge.* and payment_intent.*."""
+    card = card or (card_of(sb, intent["customer"]) if intent["customer"] else None)
     succeeds = card is not None and (first_payment or not card["fails"])
     charge = _new_charge(sb, intent, card, succeeds)
     intent["latest_charge"] = charge["id"]

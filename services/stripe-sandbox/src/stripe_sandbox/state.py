@@ -41,6 +41,8 @@ PREFIXES = {
     "dp": "disputes",
     "bps": "portal_sessions",
     "evt": "events",
+    "promo": "promotion_codes",
+    "di": "discounts",
 }
 STATE_VERSION = 1
 _ALPHABET = string.ascii_letters + string.digits
@@ -115,7 +117,9 @@ class Sandbox:
 
     def find(self, object_id: str) -> JSON | None:
         collection = PREFIXES.get(object_id.split("_", 1)[0])
-        return self.get(collection, object_id) if collection else None
+        found = self.get(collection, object_id) if collection else None
+        # A coupon's id is whatever its creator chose, so it has no prefix to go by.
+        return found if found is not None else self.get("coupons", object_id)
 
     def private(self, object_id: str) -> JSON:
         return self.data["private"].setdefault(object_id, {})  # type: ignore[no-any-return]

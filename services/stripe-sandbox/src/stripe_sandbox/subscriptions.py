@@ -7,23 +7,25 @@ counted from the billing cycle anchor, so a subscription started on 31 January r
 
 from __future__ import annotations
 
-import calendar
 import copy
-from datetime import UTC, datetime
+from typing import Any
 
+from stripe_sandbox import discounts
 from stripe_sandbox.billing import collect, draft_invoice
 from stripe_sandbox.catalog import plan_from_price
 from stripe_sandbox.customers import merge_metadata
 from stripe_sandbox.endpoints import Endpoint, Page, router
-from stripe_sandbox.errors import exclusive, invalid, missing_parameter
+from stripe_sandbox.errors import exclusive, invalid, missing_parameter, no_such
 from stripe_sandbox.events import emit, emit_update
-from stripe_sandbox.forms import IGNORED, METADATA, Bool, Int, Nullable, Obj, Str
+from stripe_sandbox.forms import IGNORED, METADATA, Bool, Field, Int, ListOf, Nullable, Obj, Str
+from stripe_sandbox.periods import DAY, add_interval
 from stripe_sandbox.state import JSON, Sandbox, new_id
 
 ROUTES: list[Endpoint] = []
 route = router(ROUTES)
+# A coupon to redeem, with the promotion code that named it (if one did).
+Redeeming = tuple[JSON, JSON | None]
 
-DAY = 86400
 STATUSES = (
     "active",
     "canceled",
@@ -56,21 +58,14 @@ CANCELLATION_DETAILS = Obj(
 )
 
 
+class TrialEnd(Field):
+    """`trial_end`: a Unix timestamp, or `now`."""
+
+    def coerce(self, value: Any, path: str) -> Any:
+        return "now" if value == "now" else Int().coerce(value, path)
+
+
 # Periods.
-
-
-def add_interval(anchor: int, interval: str, count: int) -> int:
-    """`anchor` moved forward by `count` intervals; months keep the anchor's day where it exists."""
-    if interval == "day":
-        return anchor + count * DAY
-    if interval == "week":
-        return anchor + count * 7 * DAY
-    months = count * (12 if interval == "year" else 1)
-    start = datetime.fromtimestamp(anchor, UTC)
-    month_index = start.month - 1 + months
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
 def cycle_end(sb: Sandbox, subscription: JSON, cycles: int) -> int:
@@ -102,8 +97,12 @@ def start_subscription(
     description: str | None,
     trial_end: int | None,
     payment_method: str | None,
+    redeeming: list[tuple[JSON, JSON | None]] | None = None,
 ) -> tuple[JSON, JSON]:
-    """A new subscription and its first invoice, collected; emits the events in Stripe's order."""
+    """A new subscription and its first invoice, collected; emits the events in Stripe's order.
+
+    `redeeming` are the coupons (with their promotion codes) that become its discounts.
+    """
     now = sb.now()
     subscription_id = new_id("sub")
     currency = lines[0][0]["currency"]
@@ -140,6 +139,10 @@ def start_subscription(
         set_period(subscription, now, cycle_end(sb, subscription, 1))
         sb.private(subscription_id)["cycles"] = 1
     sb.add("subscriptions", subscription)
+    subscription["discounts"] = [
+        discounts.redeem(sb, coupon, promo, customer_id=customer_id, subscription_id=subscription_id)["id"]
+        for coupon, promo in redeeming or []
+    ]
     customer = sb.require("customers", customer_id)
     customer["currency"] = customer["currency"] or currency
     invoice = draft_invoice(
@@ -335,7 +338,10 @@ def list_subscriptions(sb: Sandbox, params: JSON) -> Page:
             )
         ),
         "cancellation_details": CANCELLATION_DETAILS,
-        "proration_behavior": IGNORED,
+        # Nullable: `discounts=` (empty) removes them all; a list replaces them.
+        "discounts": Nullable(ListOf(Obj({"coupon": Str(), "promotion_code": Str(), "discount": Str()}), 20)),
+        "trial_end": TrialEnd(),
+        "proration_behavior": Str("always_invoice", "create_prorations", "none"),
         "payment_behavior": IGNORED,
         "off_session": IGNORED,
     },
@@ -348,7 +354,22 @@ def update_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
         raise exclusive("cancel_at", "cancel_at_period_end")
     if params.get("cancel_at") is not None and params["cancel_at"] <= sb.now():
         raise invalid("cancel_at must be in the future.", param="cancel_at")
+    # Every check comes before any change: a refused update changes nothing.
+    replacing = _check_discounts(sb, subscription, params["discounts"]) if "discounts" in params else None
+    if "trial_end" in params:
+        _check_trial_end(sb, subscription, params["trial_end"], params.get("proration_behavior"))
     before = copy.deepcopy(subscription)
+    if replacing is not None:
+        subscription["discounts"] = [
+            kept
+            if isinstance(kept, str)
+            else discounts.redeem(
+                sb, kept[0], kept[1], customer_id=subscription["customer"], subscription_id=id
+            )["id"]
+            for kept in replacing
+        ]
+    if "trial_end" in params:
+        _set_trial_end(sb, subscription, params["trial_end"])
     if "cancel_at_period_end" in params:
         set_cancel_at(sb, subscription, period(subscription)[1] if params["cancel_at_period_end"] else None)
     if "cancel_at" in params:
@@ -363,6 +384,104 @@ def update_subscription(sb: Sandbox, params: JSON, id: str) -> JSON:
     subscription["cancellation_details"].update(params.get("cancellation_details", {}))
     emit_update(sb, "customer.subscription.updated", before, subscription)
     return subscription
+
+
+MAX_TRIAL = 730 * DAY  # Stripe: at most two years
+
+
+def _check_discounts(sb: Sandbox, subscription: JSON, entries: list[JSON] | None) -> list[str | Redeeming]:
+    """What the subscription's discounts become: kept ids, or coupons to redeem (checked here)."""
+    if not entries:
+        return []
+    lines = [
+        (item["price"]["product"], item["price"]["unit_amount"] * item["quantity"])
+        for item in subscription["items"]["data"]
+    ]
+    result: list[str | Redeeming] = []
+    for index, entry in enumerate(entries):
+        param = f"discounts[{index}]"
+        if "discount" in entry:
+            if entry.keys() & {"coupon", "promotion_code"}:
+                raise exclusive(f"{param}[discount]", f"{param}[coupon]", f"{param}[promotion_code]")
+            if entry["discount"] not in subscription["discounts"]:
+                raise no_such("discounts", entry["discount"], param=f"{param}[discount]")
+            result.append(entry["discount"])
+            continue
+        result.append(
+            discounts.check_entry(
+                sb,
+                entry,
+                param,
+                customer_id=subscription["customer"],
+                currency=subscription["currency"],
+                lines=lines,
+            )
+        )
+    coupons = [discounts.terms_of(sb, r)["coupon"] if isinstance(r, str) else r[0]["id"] for r in result]
+    if len(set(coupons)) != len(coupons):
+        raise invalid("The same coupon cannot be applied more than once.", param="discounts")
+    return result
+
+
+def _check_trial_end(sb: Sandbox, subscription: JSON, trial_end: int | str, proration: str | None) -> None:
+    status = subscription["status"]
+    if status not in ("active", "trialing"):
+        raise invalid(
+            f"trial_end can only be set on an active or trialing subscription; this one is {status}.",
+            param="trial_end",
+        )
+    if trial_end == "now":
+        return
+    assert isinstance(trial_end, int)
+    now = sb.now()
+    if trial_end <= now:
+        raise invalid(
+            "Invalid timestamp: must be an integer Unix timestamp in the future.", param="trial_end"
+        )
+    if trial_end > subscription["billing_cycle_anchor"] + MAX_TRIAL and trial_end > now + MAX_TRIAL:
+        raise invalid("trial_end can be at most two years from the billing cycle anchor.", param="trial_end")
+    if status == "active" and proration != "none":
+        # Stripe would credit the unused part of the paid period; the sandbox makes no prorations.
+        raise invalid(
+            "The Stripe sandbox starts a trial on an active subscription only with "
+            "proration_behavior=none (it does not make prorations).",
+            param="proration_behavior",
+        )
+
+
+def _set_trial_end(sb: Sandbox, subscription: JSON, trial_end: int | str) -> None:
+    """A (new) trial until `trial_end`, nothing billed until then; `now` ends a trial and bills at once."""
+    now = sb.now()
+    private = sb.private(subscription["id"])
+    if trial_end == "now":
+        if subscription["status"] != "trialing":
+            return  # no trial to end
+        subscription.update(trial_end=now, billing_cycle_anchor=now)
+        private["cycles"] = 1
+        set_period(subscription, now, cycle_end(sb, subscription, 1))
+        invoice = draft_invoice(
+            sb, subscription, reason="subscription_update", lines_period=period(subscription)
+        )
+        subscription["latest_invoice"] = invoice["id"]
+        paid = collect(sb, invoice, retry_at=retry_at(sb, subscription, starting=True))
+        subscription["status"] = "active" if paid else "past_due"
+        if not paid:
+            private.setdefault("past_due_since", now)
+        return
+    assert isinstance(trial_end, int)
+    start = period(subscription)[0] if subscription["status"] == "trialing" else now
+    subscription.update(
+        status="trialing",
+        trial_start=subscription["trial_start"] if subscription["status"] == "trialing" else now,
+        trial_end=trial_end,
+        billing_cycle_anchor=trial_end,
+    )
+    set_period(subscription, start, trial_end)
+    if subscription["cancel_at_period_end"]:
+        subscription["cancel_at"] = trial_end
+    # The renewal at trial_end starts the first paid period, counted from the new anchor.
+    private["cycles"] = 0
+    private.pop("trial_will_end_sent", None)
 
 
 @route(
