@@ -235,3 +235,37 @@ async def test_invoice_payments_link_a_payment_intent_to_its_invoice(sandbox: Sa
             params={"payment": {"payment_intent": intents.data[0].id}}  # type: ignore[arg-type]
         )
     assert missing_type.value.param == "payment[type]"
+
+
+async def test_discount_objects_have_the_fields_of_stripes_examples_and_nothing_the_sdk_lacks(
+    sandbox: Sandbox,
+) -> None:
+    client = sandbox.stripe.v1
+    coupon = await client.coupons.create_async(params={"percent_off": 10, "duration": "forever"})
+    promo = await client.promotion_codes.create_async(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}}
+    )
+    _, session = await sandbox.subscribe(discounts=[{"promotion_code": promo.id}])
+    subscription = await client.subscriptions.retrieve_async(
+        session["subscription"], params={"expand": ["discounts"]}
+    )
+    discount = subscription.discounts[0]
+    assert isinstance(discount, stripe.Discount)
+    objects: dict[str, tuple[dict[str, Any], type]] = {
+        "coupon": ((await client.coupons.retrieve_async(coupon.id)).to_dict(), stripe.Coupon),
+        "promotion_code": (
+            (await client.promotion_codes.retrieve_async(promo.id)).to_dict(),
+            stripe.PromotionCode,
+        ),
+        "discount": (discount.to_dict(), stripe.Discount),
+    }
+    for name, (obj, sdk_class) in objects.items():
+        expected = set(FIXTURE_FIELDS[name])
+        assert expected <= set(obj), f"{name} lacks {sorted(expected - set(obj))}"
+        # Every field shown is one stripe-python 16 types for this API version.
+        assert set(obj) <= set(sdk_class.__annotations__), (
+            f"{name}: {sorted(set(obj) - set(sdk_class.__annotations__))}"
+        )
+        assert obj["object"] == name and obj.get("livemode", False) is False
+    assert objects["promotion_code"][0]["promotion"] == {"coupon": coupon.id, "type": "coupon"}
+    assert objects["discount"][0]["source"] == {"coupon": coupon.id, "type": "coupon"}
