@@ -86,3 +86,27 @@ def test_demo_seed_is_idempotent_and_outbox_prints(data_dir: Path) -> None:
         again = run(data_dir, "demo", "seed", MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox)
         assert "already present" in again.stdout
     assert "The outbox is empty." in run(data_dir, "outbox").stdout
+
+
+def test_a_platform_tier_is_made_giftable_from_the_cli(data_dir: Path) -> None:
+    with serve(create_sandbox(SandboxSettings(log_level="WARNING"))) as sandbox:
+        made = run(
+            data_dir,
+            "tiers",
+            "create",
+            "Everything",
+            "--key",
+            "member",
+            "--monthly",
+            "900",
+            MEMBERSHIP_STRIPE_SANDBOX_URL=sandbox,
+        )
+        assert made.returncode == 0, made.stderr
+        tier_id = made.stdout.split("(", 1)[1].split(")", 1)[0]
+        giftable = run(data_dir, "tiers", "gifts", tier_id, "--months", "1", "--months", "12")
+        assert giftable.returncode == 0, giftable.stderr
+        assert "Everything can be given for 1, 12 month(s)." in giftable.stdout
+        wrong = run(data_dir, "tiers", "gifts", tier_id, "--months", "2")
+        assert wrong.returncode == 1 and "2 is not one of them" in wrong.stderr
+        assert "is not giftable" in run(data_dir, "tiers", "gifts", tier_id).stdout
+        assert "No tier" in run(data_dir, "tiers", "gifts", "not-a-tier").stderr

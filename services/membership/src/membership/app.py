@@ -27,6 +27,8 @@ from membership.friendlinks.controllers import (
     MyFriendLinkApi,
     PublicationFriendLinkApi,
 )
+from membership.gifts.controllers import GiftApi, PublicationGiftApi
+from membership.gifts.worker import GiftMailer
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
 from membership.members.controllers import MemberApi
@@ -47,10 +49,12 @@ from membership.web.checkout import AccountCheckout
 from membership.web.dashboard.comps import CompPages
 from membership.web.dashboard.exports import ExportPages
 from membership.web.dashboard.friend_links import FriendLinkPages
+from membership.web.dashboard.gifts import GiftPages
 from membership.web.dashboard.members import MemberPages
 from membership.web.dashboard.overview import OverviewPages
 from membership.web.dashboard.staff import StaffPages
 from membership.web.dashboard.tiers import TierPages
+from membership.web.gifts import GiftAccountPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
 from tollgate_common.health import health_router
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     head = migrate.head_revision()
     stripe_api = StripeApi(settings)
     worker = InboxWorker(alchemy, settings, stripe_api)
+    gift_mailer = GiftMailer(alchemy, settings, stripe_api)
     keyring = KeyRing(alchemy, settings)
     tasks: list[asyncio.Task[None]] = []
 
@@ -105,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 sandbox=settings.stripe_sandbox_url,
             )
         tasks.extend(asyncio.create_task(worker.run_forever()) for _ in range(settings.stripe_workers))
+        if settings.stripe_workers:  # a process that works the inbox also sends gift mail
+            tasks.append(asyncio.create_task(gift_mailer.run_forever()))
 
     async def stop_workers() -> None:
         for task in tasks:
@@ -134,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         TierApi,
         BillingApi,
         AccountCheckout,
+        GiftAccountPages,
         AccountPages,
         MySubscriptionsApi,
         TrialApi,
@@ -146,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         UnlockApi,
         FriendLinkServiceApi,
         PublicationFriendLinkApi,
+        GiftApi,
+        PublicationGiftApi,
         MyFriendLinkApi,
         StatsApi,
         OverviewPages,
@@ -153,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MemberPages,
         CompPages,
         FriendLinkPages,
+        GiftPages,
         StaffPages,
         ExportPages,
     ]
@@ -174,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "alchemy": alchemy,
                 "stripe_api": stripe_api,
                 "stripe_worker": worker,
+                "gift_mailer": gift_mailer,
                 "keyring": keyring,
             }
         ),

@@ -242,6 +242,39 @@ def create_tier(
     click.echo(_job(work))
 
 
+@tiers_group.command("gifts")
+@click.argument("tier_id")
+@click.option("--months", multiple=True, type=int, help="A length it can be given for (repeat): 1, 3, 6, 12.")
+@click.option("--valid-days", default=365, show_default=True, help="How long a bought gift's code redeems.")
+def tier_gifts(tier_id: str, months: tuple[int, ...], valid_days: int) -> None:
+    """Which lengths a tier (a platform tier too) can be given for; no --months: not giftable."""
+    from uuid import UUID
+
+    from membership.lib.stripe_client import StripeApi
+    from membership.plans.models import Tier
+    from membership.plans.services import PlanService
+    from membership.settings import Settings
+
+    async def work(session: AsyncSession) -> str:
+        try:
+            tier = await session.get(Tier, UUID(tier_id))
+        except ValueError:
+            tier = None
+        if tier is None:
+            raise click.ClickException(f"No tier {tier_id}.")
+        await PlanService(session, StripeApi(Settings())).set_gifts(
+            tier, months=list(months), valid_days=valid_days
+        )
+        lengths = ", ".join(map(str, tier.gift_months))
+        return (
+            f"{tier.name} can be given for {lengths} month(s)."
+            if lengths
+            else f"{tier.name} is not giftable."
+        )
+
+    click.echo(_job(work))
+
+
 @click.group("stripe")
 def stripe_group() -> None:
     """The Stripe webhook inbox and reconciliation."""

@@ -94,6 +94,7 @@ async def seed(session: AsyncSession) -> str:
             )
             await plans.add_price(tier, interval="month", currency="usd", unit_amount=500)
             await plans.add_price(tier, interval="year", currency="usd", unit_amount=5000)
+            await plans.set_gifts(tier, months=[1, 3, 12], valid_days=365)
             made.append(f"{slug} tier")
     if not await plans.tiers(None):
         member = await plans.create_tier(
@@ -104,6 +105,7 @@ async def seed(session: AsyncSession) -> str:
             trial_days=7,
         )
         await plans.add_price(member, interval="month", currency="usd", unit_amount=900)
+        await plans.set_gifts(member, months=[1, 3, 6, 12], valid_days=365)
         made.append("platform membership")
     if authors := await seed_authors(session):
         made.append(f"demo authors ({', '.join(authors)})")

@@ -15,6 +15,7 @@ from membership.apikeys.services import ApiKeyService
 from membership.comps.services import CompService
 from membership.entitlements.services import EntitlementService
 from membership.friendlinks.services import FriendLinkService
+from membership.gifts.services import GiftService
 from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
@@ -126,6 +127,16 @@ def provide_stats(db_session: NamedDependency[AsyncSession]) -> StatsService:
     return StatsService(db_session)
 
 
+def provide_gifts(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    stripe_api: NamedDependency[StripeApi],
+    subscriptions: NamedDependency[SubscriptionService],
+    mailer: NamedDependency[Mailer],
+) -> GiftService:
+    return GiftService(db_session, settings, stripe_api, subscriptions, mailer)
+
+
 def provide_inbox(db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Inbox:
     return Inbox(db_session, settings)
 
@@ -203,4 +214,5 @@ dependencies: dict[str, Provide] = {
     "stats": Provide(provide_stats, sync_to_thread=False),
     "unlocks": Provide(provide_unlocks, sync_to_thread=False),
     "inbox": Provide(provide_inbox, sync_to_thread=False),
+    "gifts": Provide(provide_gifts, sync_to_thread=False),
 }

@@ -80,6 +80,10 @@ class Settings(ServiceSettings):
     # Empty: the public URL (where readers reach us) is the issuer.
     token_issuer: str = ""
     access_cookie: str = "tollgate_access"
+    # Gift emails due (a chosen delivery day, a reminder before a gift ends) are sent this often.
+    gift_mail_seconds: float = Field(default=60.0, gt=0)
+    # A redeemed gift's recipient is asked to subscribe this many days before it ends.
+    gift_reminder_days: int = Field(default=7, ge=1)
     # Signing keys are reloaded this often in the background (a rotation by another process).
     key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).

@@ -2,6 +2,7 @@
 
 from membership.apikeys.models import ApiKey
 from membership.friendlinks.models import FriendLink
+from membership.gifts.models import Gift
 from membership.grants.models import EntitlementChange, Grant
 from membership.mail.models import OutboxMessage
 from membership.plans.models import Price, Tier
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "EntitlementChange",
     "FriendLink",
+    "Gift",
     "Grant",
     "OutboxMessage",
     "Price",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,6 +89,9 @@ class RemoteCheckout:
     payment_status: str  # paid, unpaid, no_payment_required
     reader_id: str | None  # our client_reference_id
     subscription: str | None
+    mode: str = "subscription"  # or payment (a gift)
+    payment_intent: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -237,14 +240,66 @@ class StripeApi:
             if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
                 return None
             raise
-        sub = session.subscription
+        sub, intent = session.subscription, session.payment_intent
         return RemoteCheckout(
             id=session.id,
             status=str(session.status),
             payment_status=session.payment_status,
             reader_id=session.client_reference_id,
             subscription=sub if isinstance(sub, str) or sub is None else sub.id,
+            mode=str(session.mode),
+            payment_intent=intent if isinstance(intent, str) or intent is None else intent.id,
+            metadata={str(k): str(v) for k, v in (session.to_dict().get("metadata") or {}).items()},
         )
+
+    async def create_payment_checkout(
+        self,
+        *,
+        idempotency_key: str,
+        customer: str,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+    ) -> tuple[str, str]:
+        """A one-time payment (a gift): Checkout in payment mode for one line of `amount`."""
+        params: stripe.params.checkout.SessionCreateParams = {
+            "mode": "payment",
+            "customer": customer,
+            "client_reference_id": metadata["tollgate_reader_id"],
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": amount,
+                        "product_data": {"name": description},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        session = await self._call(
+            "checkout.sessions.create",
+            self.client.v1.checkout.sessions.create_async(params, {"idempotency_key": idempotency_key}),
+        )
+        return str(session.id), str(session.url)
+
+    async def set_trial_end(self, subscription_id: str, trial_end: datetime) -> RemoteSubscription:
+        """Free time on a subscription (a redeemed gift): no charge until `trial_end`, no proration."""
+        params: stripe.params.SubscriptionUpdateParams = {
+            "trial_end": int(trial_end.timestamp()),
+            "proration_behavior": "none",
+        }
+        sub = await self._call(
+            "subscriptions.update", self.client.v1.subscriptions.update_async(subscription_id, params)
+        )
+        return RemoteSubscription.of(sub)
 
     async def create_portal(self, *, customer: str, return_url: str) -> str:
         params: stripe.params.billing_portal.SessionCreateParams = {

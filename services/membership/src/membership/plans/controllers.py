@@ -8,7 +8,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from membership.plans.schemas import PriceIn, PriceOut, TierIn, TierOut
+from membership.plans.schemas import GiftSettingsIn, PriceIn, PriceOut, TierIn, TierOut
 from membership.plans.services import PlanService
 from membership.publications.access import staff_publication
 from membership.publications.models import Publication
@@ -83,6 +83,22 @@ class TierApi(Controller):
                 tier, interval=data.interval, currency=data.currency, unit_amount=data.unit_amount
             )
         )
+
+    @post(
+        "/{tier_id:uuid}/gifts",
+        status_code=200,
+        dependencies=STAFF,
+        summary="Which lengths readers may give the tier for, and how long a gift code stays valid",
+    )
+    async def set_gifts(
+        self,
+        tier_id: FromPath[UUID],
+        data: JSONBody[GiftSettingsIn],
+        publication: NamedDependency[Publication],
+        plans: NamedDependency[PlanService],
+    ) -> TierOut:
+        tier = await plans.tier(tier_id, publication.id)
+        return TierOut.of(await plans.set_gifts(tier, months=data.months, valid_days=data.valid_days))
 
     @post(
         "/{tier_id:uuid}/archive",

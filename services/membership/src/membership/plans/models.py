@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from membership.lib.orm import UUIDAuditBase
 
+GIFT_MONTHS = (1, 3, 6, 12)  # the lengths a tier may be given for
+
 
 class Tier(UUIDAuditBase):
     __tablename__ = "tier"
@@ -23,6 +25,10 @@ class Tier(UUIDAuditBase):
     description: Mapped[str] = mapped_column(Text, default="")
     entitlement_keys: Mapped[list[str]] = mapped_column(JsonB)
     trial_days: Mapped[int] = mapped_column(Integer, default=0)
+    # The gift lengths readers may buy (some of 1, 3, 6, 12 months; none: not giftable), and how
+    # long a bought gift's code stays redeemable.
+    gift_months: Mapped[list[int]] = mapped_column(JsonB, default=list, server_default="[]")
+    gift_valid_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
     stripe_product_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     archived_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 

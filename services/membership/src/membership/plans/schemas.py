@@ -32,6 +32,14 @@ class TierIn(msgspec.Struct, forbid_unknown_fields=True):
     prices: Annotated[list[PriceIn], msgspec.Meta(max_length=10)] = []
 
 
+class GiftSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Which lengths readers may give the tier for (some of 1, 3, 6, 12 months; none: not at all),
+    and how many days a bought gift's code stays redeemable."""
+
+    months: Annotated[list[int], msgspec.Meta(max_length=4)]
+    valid_days: Annotated[int, msgspec.Meta(ge=7, le=1095)] = 365
+
+
 class PriceOut(msgspec.Struct):
     id: UUID
     interval: str
@@ -64,6 +72,8 @@ class TierOut(msgspec.Struct):
     stripe_product_id: str | None
     archived_at: datetime | None
     prices: list[PriceOut]
+    gift_months: list[int] = []
+    gift_valid_days: int = 365
 
     @classmethod
     def of(cls, t: Tier, *, include_archived_prices: bool = False) -> TierOut:
@@ -77,4 +87,6 @@ class TierOut(msgspec.Struct):
             stripe_product_id=t.stripe_product_id,
             archived_at=t.archived_at,
             prices=[PriceOut.of(p) for p in t.prices if include_archived_prices or p.archived_at is None],
+            gift_months=sorted(t.gift_months),
+            gift_valid_days=t.gift_valid_days,
         )

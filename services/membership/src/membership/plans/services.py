@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
 from membership.lib.stripe_client import StripeApi
-from membership.plans.models import Price, Tier
+from membership.plans.models import GIFT_MONTHS, Price, Tier
 from membership.publications.models import Publication, key_under
 from tollgate_common.problems import BadRequest, Conflict, NotFound
 
@@ -65,6 +65,19 @@ class PlanService:
             description=tier.description,
             publication=publication.slug if publication else None,
         )
+        await self.db.flush()
+        return tier
+
+    async def set_gifts(self, tier: Tier, *, months: list[int], valid_days: int) -> Tier:
+        """Which lengths the tier can be given for; gifts already bought keep theirs."""
+        if tier.archived_at is not None:
+            raise Conflict("This tier is archived; it cannot be given as a gift.")
+        if unknown := sorted(set(months) - set(GIFT_MONTHS)):
+            lengths = ", ".join(str(m) for m in GIFT_MONTHS)
+            raise BadRequest(
+                f"A gift lasts {lengths} months; {', '.join(map(str, unknown))} is not one of them."
+            )
+        tier.gift_months, tier.gift_valid_days = sorted(set(months)), valid_days
         await self.db.flush()
         return tier
 

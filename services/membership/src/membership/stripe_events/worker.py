@@ -12,7 +12,9 @@ import contextlib
 import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
+from membership.gifts.services import GiftService
 from membership.lib.stripe_client import StripeApi
+from membership.mail.services import Mailer
 from membership.settings import Settings
 from membership.stripe_events.handlers import handle
 from membership.stripe_events.models import EventStatus, StripeEvent
@@ -45,9 +47,11 @@ class InboxWorker:
                 return
             kind, attempt = event.type, event.attempts
             try:
-                outcome = await handle(
-                    Inbox.payload(event), SubscriptionService(session, self.settings, self.stripe)
+                subscriptions = SubscriptionService(session, self.settings, self.stripe)
+                gifts = GiftService(
+                    session, self.settings, self.stripe, subscriptions, Mailer(session, self.settings)
                 )
+                outcome = await handle(Inbox.payload(event), subscriptions, gifts)
                 await Inbox(session, self.settings).done(event_id)
                 await session.commit()
             except Exception as exc:  # any failure is recorded and retried, never lost

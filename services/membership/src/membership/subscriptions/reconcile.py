@@ -1,17 +1,23 @@
-"""`membership stripe reconcile`: walk all of Stripe's subscriptions and repair local state.
+"""`membership stripe reconcile`: walk all of Stripe's subscriptions and repair local state, then
+settle every gift whose checkout we have not heard the end of.
 
 How an operator recovers from anything (lost webhooks, a restored backup, a bug): each
-subscription is synced in its own transaction, page by page, with a progress bar.
+subscription (and each gift) is synced in its own transaction, page by page, with a progress bar.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
 from membership.db import alchemy_config
+from membership.gifts.models import Gift, GiftState
+from membership.gifts.services import GiftService
 from membership.lib.stripe_client import StripeApi
+from membership.mail.services import Mailer
 from membership.settings import Settings
 from membership.subscriptions.services import NotOurs, NotYetKnown, SubscriptionService
 
@@ -22,13 +28,15 @@ class Report:
     created: int = 0
     changed: int = 0
     not_ours: int = 0
+    gifts_settled: int = 0
     changes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         right = self.seen - self.changed - self.not_ours
         return (
             f"Reconciled {self.seen} Stripe subscription(s): {self.created} added, "
-            f"{self.changed - self.created} repaired, {right} already right, {self.not_ours} not ours."
+            f"{self.changed - self.created} repaired, {right} already right, {self.not_ours} not ours; "
+            f"{self.gifts_settled} gift checkout(s) settled."
         )
 
 
@@ -64,6 +72,30 @@ async def reconcile_all(settings: Settings | None = None, *, show_progress: bool
                     verb = "added" if result.created else "repaired"
                     report.changes.append(f"{verb} {remote.id} ({remote.status})")
                 progress.advance(task)
+            await _settle_gifts(alchemy, settings, stripe, report)
     finally:
         await alchemy.get_engine().dispose()
     return report
+
+
+async def _settle_gifts(
+    alchemy: SQLAlchemyAsyncConfig, settings: Settings, stripe: StripeApi, report: Report
+) -> None:
+    """A gift still awaiting payment: Stripe says whether it was paid or abandoned."""
+    async with alchemy.get_session() as session:
+        waiting = list(
+            await session.scalars(
+                select(Gift.stripe_checkout_session_id).where(
+                    Gift.state == GiftState.AWAITING_PAYMENT, Gift.stripe_checkout_session_id.is_not(None)
+                )
+            )
+        )
+    for session_id in waiting:
+        async with alchemy.get_session() as session:
+            subscriptions = SubscriptionService(session, settings, stripe)
+            gifts = GiftService(session, settings, stripe, subscriptions, Mailer(session, settings))
+            gift = await gifts.settle(str(session_id))
+            await session.commit()
+        if gift is not None and gift.state is not GiftState.AWAITING_PAYMENT:
+            report.gifts_settled += 1
+            report.changes.append(f"gift {gift.id}: {gift.state}")

@@ -50,6 +50,7 @@ SECTIONS = {
     "subscribers": "Subscribers",
     "comps": "Comps",
     "friend-links": "Friend links",
+    "gifts": "Gifts",
     "staff": "Staff and keys",
     "exports": "Exports",
 }
@@ -136,7 +137,7 @@ def page(
     cookies = [notice_cookie(settings, "", 0)] if NOTICE_COOKIE in request.cookies else []
     return Template(
         f"dashboard/{template}",
-        context={**context, "notice": notice},
+        context={**context, "notice": notice, "sections": list(SECTIONS.items())},
         status_code=status_code,
         headers=HEADERS,
         cookies=cookies,

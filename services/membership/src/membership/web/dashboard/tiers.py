@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from membership.plans.models import GIFT_MONTHS
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
 from membership.settings import Settings
@@ -23,7 +24,7 @@ from membership.web.dashboard.pages import (
 from membership.web.dashboard.services import DashboardService
 from membership.web.dashboard.words import price_words
 from membership.web.guards import same_origin
-from tollgate_common.problems import NotFound, TollgateError
+from tollgate_common.problems import BadRequest, NotFound, TollgateError
 
 
 class TierPages(DashboardSection):
@@ -48,6 +49,7 @@ class TierPages(DashboardSection):
             "archived": [t for t in tiers if t.archived_at is not None],
             "live": live,
             "price_words": price_words,
+            "gift_lengths": GIFT_MONTHS,
             "error": error.detail if error else "",
             "form": form or {"currency": "usd", "trial_days": "0"},
         }
@@ -121,6 +123,31 @@ class TierPages(DashboardSection):
             base_of(publication, "tiers"),
             f"“{tier.name}” now costs {words}; the price it replaces is archived.",
         )
+
+    @post("/{slug:str}/tiers/{tier_id:str}/gifts", status_code=303, guards=[same_origin])
+    async def set_gifts(
+        self,
+        request: Request[Any, Any, Any],
+        tier_id: FromPath[str],
+        publication: NamedDependency[Publication],
+        dashboard: NamedDependency[DashboardService],
+        plans: NamedDependency[PlanService],
+        settings: NamedDependency[Settings],
+    ) -> Redirect | Template:
+        form = await request.form()
+        try:
+            tier = await plans.tier(id_of(tier_id, "tier"), publication.id)
+            ticked = form.getall("months") if "months" in form else []
+            months = [int(m) for m in ticked if isinstance(m, str) and m.isdigit()]
+            days = str(form.get("valid_days") or "365")
+            if not days.isdigit() or not 7 <= int(days) <= 1095:
+                raise BadRequest("A gift's code is redeemable for 7 to 1,095 days.")
+            await plans.set_gifts(tier, months=months, valid_days=int(days))
+        except TollgateError as exc:
+            return await self._tiers_page(request, publication, plans, dashboard, error=exc)
+        offered = ", ".join(map(str, tier.gift_months))
+        words = f"can be given for {offered} month(s)" if offered else "can no longer be given"
+        return done(settings, base_of(publication, "tiers"), f"“{tier.name}” {words}.")
 
     @post("/{slug:str}/tiers/{tier_id:str}/archive", status_code=303, guards=[same_origin])
     async def archive_tier(
