@@ -32,8 +32,10 @@ from membership.gifts.worker import GiftMailer
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
 from membership.members.controllers import MemberApi
+from membership.offers.controllers import OfferApi, PublicationOfferApi
 from membership.plans.controllers import PlatformTierApi, TierApi
 from membership.publications.controllers import PublicationApi
+from membership.retention.controllers import PublicationCancellationApi, RetentionApi
 from membership.sessions.controllers import AccountApi, SessionApi
 from membership.settings import Settings
 from membership.signin.controllers import SignInApi
@@ -156,6 +158,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PublicationFriendLinkApi,
         GiftApi,
         PublicationGiftApi,
+        OfferApi,
+        PublicationOfferApi,
+        RetentionApi,
+        PublicationCancellationApi,
         MyFriendLinkApi,
         StatsApi,
         OverviewPages,

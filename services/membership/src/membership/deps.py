@@ -20,10 +20,12 @@ from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
 from membership.members.services import MemberService
+from membership.offers.services import OfferService
 from membership.plans.services import PlanService
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
+from membership.retention.services import RetentionService
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
@@ -137,6 +139,18 @@ def provide_gifts(
     return GiftService(db_session, settings, stripe_api, subscriptions, mailer)
 
 
+def provide_offers(
+    db_session: NamedDependency[AsyncSession], stripe_api: NamedDependency[StripeApi]
+) -> OfferService:
+    return OfferService(db_session, stripe_api)
+
+
+def provide_retention(
+    db_session: NamedDependency[AsyncSession], subscriptions: NamedDependency[SubscriptionService]
+) -> RetentionService:
+    return RetentionService(db_session, subscriptions)
+
+
 def provide_inbox(db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Inbox:
     return Inbox(db_session, settings)
 
@@ -215,4 +229,6 @@ dependencies: dict[str, Provide] = {
     "unlocks": Provide(provide_unlocks, sync_to_thread=False),
     "inbox": Provide(provide_inbox, sync_to_thread=False),
     "gifts": Provide(provide_gifts, sync_to_thread=False),
+    "offers": Provide(provide_offers, sync_to_thread=False),
+    "retention": Provide(provide_retention, sync_to_thread=False),
 }

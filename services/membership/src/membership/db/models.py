@@ -5,9 +5,11 @@ from membership.friendlinks.models import FriendLink
 from membership.gifts.models import Gift
 from membership.grants.models import EntitlementChange, Grant
 from membership.mail.models import OutboxMessage
+from membership.offers.models import Offer
 from membership.plans.models import Price, Tier
 from membership.publications.models import Publication, StaffMember
 from membership.readers.models import Reader
+from membership.retention.models import Cancellation
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
 from membership.stripe_events.models import StripeEvent
@@ -17,10 +19,12 @@ from membership.unlocks.models import Unlock, UnlockQuota
 
 __all__ = [
     "ApiKey",
+    "Cancellation",
     "EntitlementChange",
     "FriendLink",
     "Gift",
     "Grant",
+    "Offer",
     "OutboxMessage",
     "Price",
     "Publication",

@@ -205,6 +205,7 @@ class StripeApi:
         trial_days: int,
         success_url: str,
         cancel_url: str,
+        promotion_code: str | None = None,
     ) -> tuple[str, str]:
         subscription_data: stripe.params.checkout.SessionCreateParamsSubscriptionData = {"metadata": metadata}
         if trial_days:
@@ -219,6 +220,8 @@ class StripeApi:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        if promotion_code:
+            params["discounts"] = [{"promotion_code": promotion_code}]
         # Same scope and same parameters: one session (a double click); anything different: a new one.
         digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
         session = await self._call(
@@ -251,6 +254,84 @@ class StripeApi:
             payment_intent=intent if isinstance(intent, str) or intent is None else intent.id,
             metadata={str(k): str(v) for k, v in (session.to_dict().get("metadata") or {}).items()},
         )
+
+    # Offers: coupons and promotion codes ------------------------------------------------
+
+    async def create_coupon(
+        self,
+        *,
+        offer_id: str,
+        name: str,
+        percent_off: int | None,
+        amount_off: int | None,
+        currency: str | None,
+        duration: str,
+        duration_in_months: int | None,
+        max_redemptions: int | None,
+        redeem_by: datetime | None,
+        product: str,
+    ) -> str:
+        params: stripe.params.CouponCreateParams = {
+            "name": name[:40],
+            "duration": duration,
+            "applies_to": {"products": [product]},
+            "metadata": {"tollgate_offer_id": offer_id},
+        }
+        if percent_off is not None:
+            params["percent_off"] = float(percent_off)
+        if amount_off is not None and currency:
+            params["amount_off"], params["currency"] = amount_off, currency
+        if duration_in_months:
+            params["duration_in_months"] = duration_in_months
+        if max_redemptions:
+            params["max_redemptions"] = max_redemptions
+        if redeem_by:
+            params["redeem_by"] = int(redeem_by.timestamp())
+        coupon = await self._call(
+            "coupons.create",
+            self.client.v1.coupons.create_async(params, {"idempotency_key": f"offer-{offer_id}-coupon"}),
+        )
+        return str(coupon.id)
+
+    async def create_promotion_code(
+        self,
+        *,
+        offer_id: str,
+        coupon: str,
+        code: str,
+        max_redemptions: int | None,
+        expires_at: datetime | None,
+    ) -> str:
+        params: stripe.params.PromotionCodeCreateParams = {
+            "promotion": {"type": "coupon", "coupon": coupon},
+            "code": code,
+            "metadata": {"tollgate_offer_id": offer_id},
+        }
+        if max_redemptions:
+            params["max_redemptions"] = max_redemptions
+        if expires_at:
+            params["expires_at"] = int(expires_at.timestamp())
+        promotion = await self._call(
+            "promotion_codes.create",
+            self.client.v1.promotion_codes.create_async(
+                params, {"idempotency_key": f"offer-{offer_id}-promotion-code"}
+            ),
+        )
+        return str(promotion.id)
+
+    async def deactivate_promotion_code(self, promotion_code_id: str) -> None:
+        await self._call(
+            "promotion_codes.update",
+            self.client.v1.promotion_codes.update_async(promotion_code_id, {"active": False}),
+        )
+
+    async def apply_coupon(self, subscription_id: str, coupon: str) -> RemoteSubscription:
+        """A discount on a live subscription from its next invoice (a retention offer taken)."""
+        params: stripe.params.SubscriptionUpdateParams = {"discounts": [{"coupon": coupon}]}
+        sub = await self._call(
+            "subscriptions.update", self.client.v1.subscriptions.update_async(subscription_id, params)
+        )
+        return RemoteSubscription.of(sub)
 
     async def create_payment_checkout(
         self,

@@ -13,6 +13,7 @@ from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
 from membership.grants.schemas import GrantOut
 from membership.grants.services import GrantService
+from membership.offers.services import OfferService
 from membership.plans.services import PlanService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
@@ -48,9 +49,12 @@ class BillingApi(Controller):
         reader: NamedDependency[Reader],
         plans: NamedDependency[PlanService],
         subscriptions: NamedDependency[SubscriptionService],
+        offers: NamedDependency[OfferService],
     ) -> CheckoutOut:
         price = await plans.price(data.price_id)
-        session_id, url = await subscriptions.checkout(reader, price, return_to=safe_next(data.return_to))
+        session_id, url = await offers.checkout(
+            subscriptions, reader, price, code=data.offer, return_to=safe_next(data.return_to)
+        )
         return CheckoutOut(url=url, session_id=session_id)
 
     @post(

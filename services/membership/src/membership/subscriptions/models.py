@@ -41,6 +41,10 @@ class Subscription(UUIDAuditBase):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     revoke_reason: Mapped[str | None] = mapped_column(String(64), default=None)
     synced_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    # Bought through an offer (its landing link or code): counts as one of its redemptions.
+    offer_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("offer.id", ondelete="SET NULL"), index=True, default=None
+    )
 
     tier: Mapped[Tier] = relationship(lazy="joined", innerjoin=True)
     price: Mapped[Price | None] = relationship(lazy="joined")

@@ -19,6 +19,8 @@ class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
     price_id: UUID
     # The path of the story the reader came from; checkout returns there.
     return_to: ReturnTo = "/"
+    # An offer's code (its landing link's): the discount or trial it gives applies.
+    offer: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
 class CheckoutForm(msgspec.Struct):
@@ -26,6 +28,7 @@ class CheckoutForm(msgspec.Struct):
 
     price_id: UUID
     return_to: ReturnTo = "/"
+    offer: Annotated[str, msgspec.Meta(max_length=40)] = ""
 
 
 class PortalIn(msgspec.Struct, forbid_unknown_fields=True):

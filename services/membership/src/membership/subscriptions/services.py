@@ -117,21 +117,33 @@ class SubscriptionService:
         )
         return found is not None
 
-    async def checkout(self, reader: Reader, price: Price, *, return_to: str) -> tuple[str, str]:
+    async def checkout(
+        self,
+        reader: Reader,
+        price: Price,
+        *,
+        return_to: str,
+        offer_id: UUID | None = None,
+        promotion_code: str | None = None,
+        trial_days: int | None = None,
+    ) -> tuple[str, str]:
+        """Open Stripe Checkout for a price; through an offer, with its promotion code and its trial
+        (`trial_days`: the offer's say; None: the tier's trial, once per reader and tier)."""
         tier = price.tier
         if price.archived_at is not None or tier.archived_at is not None or price.stripe_price_id is None:
             raise NotFound("That price is no longer on offer.")
         if await self.live_for_tier(reader.id, tier.id):
             raise Conflict(f"You already have a live {tier.name} subscription; manage it from your account.")
         customer = await self.ensure_customer(reader)
-        trial_days = 0 if await self.had_trial(reader.id, tier.id) else tier.trial_days
+        if trial_days is None:
+            trial_days = 0 if await self.had_trial(reader.id, tier.id) else tier.trial_days
         back = f"{self.settings.public_url}{return_to}"
         glue = "&" if "?" in return_to else "?"
         metadata = {
             "tollgate_reader_id": str(reader.id),
             "tollgate_tier_id": str(tier.id),
             "tollgate_price_id": str(price.id),
-        }
+        } | ({"tollgate_offer_id": str(offer_id)} if offer_id else {})
         # The same request by the same reader within a minute is one checkout (a double click), not two.
         minute = int(utcnow().timestamp() // 60)
         return await self.stripe.create_checkout(
@@ -142,6 +154,7 @@ class SubscriptionService:
             trial_days=trial_days,
             success_url=f"{back}{glue}checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{back}{glue}checkout=canceled",
+            promotion_code=promotion_code,
         )
 
     async def trials_taken(self, reader_id: UUID, publication_id: UUID | None = None) -> list[UUID]:
@@ -256,6 +269,7 @@ class SubscriptionService:
             stripe_customer_id=remote.customer,
             status=SubscriptionStatus(remote.status),
             synced_at=utcnow(),
+            offer_id=_uuid(remote.metadata.get("tollgate_offer_id")),
         )
         try:
             async with self.db.begin_nested():

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 
+from membership.offers.services import OfferService
 from membership.plans.services import PlanService
 from membership.sessions.services import SessionEnded, SessionService
 from membership.settings import Settings
@@ -37,6 +38,7 @@ class AccountCheckout(Controller):
         settings: NamedDependency[Settings],
         plans: NamedDependency[PlanService],
         subscriptions: NamedDependency[SubscriptionService],
+        offers: NamedDependency[OfferService],
     ) -> Redirect:
         return_to = safe_next(data.return_to)
         try:
@@ -45,5 +47,7 @@ class AccountCheckout(Controller):
             # Includes a reused cookie: its session was revoked, and this 303 commits that.
             return Redirect(f"/auth/sign-in?{urlencode({'next': return_to})}", status_code=303)
         price = await plans.price(data.price_id)
-        _, url = await subscriptions.checkout(reader_session.reader, price, return_to=return_to)
+        _, url = await offers.checkout(
+            subscriptions, reader_session.reader, price, code=data.offer or None, return_to=return_to
+        )
         return Redirect(url, status_code=303)
