@@ -20,7 +20,7 @@ from membership.gifts.worker import GiftMailer
 from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.subscriptions.reconcile import reconcile_all
-from tests.membership.conftest import Stack, keys, subscriptions
+from tests.membership.conftest import GOOD_CARD, Stack, keys, subscriptions
 
 CODE = re.compile(r"/account/gifts/redeem/(GIFT-[A-Z0-9-]+)")
 
@@ -48,7 +48,7 @@ async def buy(
     session_id = re.search(r"cs_[A-Za-z0-9_]+", started.json()["url"])
     assert session_id
     paid = await stack.control(
-        "post", f"/_sandbox/checkout/{session_id.group(0)}/pay", json={"card": "4242424242424242"}
+        "post", f"/_sandbox/checkout/{session_id.group(0)}/pay", json={"card": GOOD_CARD}
     )
     assert paid["session"]["payment_status"] == "paid"
     await stack.settle()
@@ -263,3 +263,27 @@ async def test_reconcile_settles_a_gift_whose_webhook_was_lost(stack: Stack) -> 
     assert report.gifts_settled >= 1 and f"gift {gift['id']}: paid" in report.changes
     [again] = [g for g in (await buyer.get("/api/me/gifts")).json() if g["id"] == gift["id"]]
     assert again["state"] == "paid" and again["code"].startswith("GIFT-")
+
+
+async def test_a_refund_whose_event_comes_before_the_payment_still_ends_the_gift(stack: Stack) -> None:
+    _, _, tier = await giftable_tier(stack)
+    buyer = await stack.reader()
+    await stack.control("post", "/_sandbox/delivery", json={"mode": "hold"})
+    try:
+        started = await buyer.post(
+            "/api/gifts/checkout", json={"tier_id": tier["id"], "months": 3, "currency": "usd"}
+        )
+        session_id = re.search(r"cs_[A-Za-z0-9_]+", started.json()["url"])
+        assert session_id
+        pay = f"/_sandbox/checkout/{session_id.group(0)}/pay"
+        await stack.control("post", pay, json={"card": GOOD_CARD})
+        session = await stack.sdk().v1.checkout.sessions.retrieve_async(session_id.group(0))
+        await stack.sdk().v1.refunds.create_async({"payment_intent": str(session.payment_intent)})
+        # Every event, twice, newest first: the refund's before the payment's.
+        await stack.control("post", "/_sandbox/delivery/flush", json={"order": "reverse", "duplicate": True})
+        await stack.settle()
+    finally:
+        await stack.control("post", "/_sandbox/delivery", json={"mode": "normal"})
+    [gift] = [g for g in (await buyer.get("/api/me/gifts")).json() if g["id"] == started.json()["gift_id"]]
+    assert gift["state"] == "refunded" and gift["code"] is None
+    assert await stack.events("failed") == []

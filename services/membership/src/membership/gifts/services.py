@@ -207,6 +207,10 @@ class GiftService:
         now = utcnow()
         gift.state, gift.paid_at = GiftState.PAID, now
         gift.stripe_payment_intent_id = remote.payment_intent
+        if remote.payment_intent and await self.stripe.payment_refunded(remote.payment_intent):
+            # The refund's event came first (events arrive in any order): it ends here, unissued.
+            gift.state, gift.refunded_at = GiftState.REFUNDED, now
+            return gift
         gift.code = new_code()
         gift.expires_at = now + timedelta(days=gift.tier.gift_valid_days)
         await self.db.flush()

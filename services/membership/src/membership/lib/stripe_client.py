@@ -438,6 +438,17 @@ class StripeApi:
             refunded=bool(ch.refunded),
         )
 
+    async def payment_refunded(self, payment_intent: str) -> bool:
+        """Whether a one-time payment came back in full (its latest charge refunded)."""
+        intent = await self._call(
+            "payment_intents.retrieve", self.client.v1.payment_intents.retrieve_async(payment_intent)
+        )
+        latest = intent.latest_charge
+        if latest is None:
+            return False
+        charge_id = latest if isinstance(latest, str) else latest.id
+        return (await self.charge(charge_id)).refunded
+
     async def subscription_paid_by(self, payment_intent: str) -> str | None:
         """The subscription whose invoice a payment paid: payment → invoice_payment → invoice."""
         payments = await self._call(
