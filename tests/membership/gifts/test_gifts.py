@@ -287,3 +287,24 @@ async def test_a_refund_whose_event_comes_before_the_payment_still_ends_the_gift
     [gift] = [g for g in (await buyer.get("/api/me/gifts")).json() if g["id"] == started.json()["gift_id"]]
     assert gift["state"] == "refunded" and gift["code"] is None
     assert await stack.events("failed") == []
+
+
+async def test_gift_revenue_is_in_the_publications_stats(stack: Stack) -> None:
+    owner, slug, tier = await giftable_tier(stack)
+    kept, refunded = (
+        await buy(stack, await stack.reader(), tier),
+        await buy(stack, await stack.reader(), tier),
+    )
+    sdk = stack.sdk()
+    session = next(
+        s
+        for s in (await sdk.v1.checkout.sessions.list_async({"limit": 30})).data
+        if s.to_dict().get("metadata", {}).get("tollgate_gift_id") == refunded["id"]
+    )
+    await sdk.v1.refunds.create_async({"payment_intent": str(session.payment_intent)})
+    await stack.settle()
+    stats = (await owner.get(f"/api/publications/{slug}/stats", params={"periods": 2})).json()
+    this_month = stats["points"][-1]
+    assert this_month["gift_revenue"] == kept["amount"] == 1500  # the refunded one is left out
+    assert this_month["gift_revenue_by_currency"] == {"usd": 1500}
+    assert stats["points"][0]["gift_revenue"] == 0

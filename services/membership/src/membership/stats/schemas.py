@@ -27,6 +27,9 @@ class StatsPoint(msgspec.Struct):
     paying: int
     trials: int
     past_due: int
+    # Gifts paid within the period, minor units in `currency` (other currencies by currency).
+    gift_revenue: int = 0
+    gift_revenue_by_currency: dict[str, int] = {}
 
     @classmethod
     def of(cls, p: Point, currency: str) -> StatsPoint:
@@ -43,6 +46,8 @@ class StatsPoint(msgspec.Struct):
             paying=p.paying,
             trials=p.trials,
             past_due=p.past_due,
+            gift_revenue=p.gift_revenue_by_currency.get(currency, 0),
+            gift_revenue_by_currency=p.gift_revenue_by_currency,
         )
 
 

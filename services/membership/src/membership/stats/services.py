@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -37,6 +37,7 @@ from sqlalchemy import or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
+from membership.gifts.models import Gift, GiftState
 from membership.grants.models import Grant
 from membership.lib.clock import utcnow
 from membership.members.services import under_publication
@@ -63,6 +64,8 @@ class Point:
     paying: int
     trials: int
     past_due: int
+    # Gifts of the publication's tiers paid within the period (refunded ones left out), minor units.
+    gift_revenue_by_currency: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,7 @@ class StatsService:
         trials, past_due = Timeline(phases[Phase.TRIAL]), Timeline(phases[Phase.PAST_DUE])
         revenue = {currency: Timeline(spans) for currency, spans in paying.items()}
         all_paying = Timeline([s for spans in paying.values() for s in spans])
+        gifts = await self._gifts(publication, starts[0])
         points = []
         for start in starts:
             end = next_start(interval, start)
@@ -302,9 +306,23 @@ class StatsService:
                     paying=all_paying.live(at),
                     trials=trials.live(at),
                     past_due=past_due.live(at),
+                    gift_revenue_by_currency=_summed(g for g in gifts if start <= g[0] < at),
                 )
             )
         return Series(interval, await self.currency(publication), now, points)
+
+    async def _gifts(self, publication: Publication, since: datetime) -> list[tuple[datetime, str, int]]:
+        """(paid at, currency, amount) of each gift of the publication's tiers paid since then."""
+        rows = await self.db.execute(
+            select(Gift.paid_at, Gift.currency, Gift.amount)
+            .join(Tier, Tier.id == Gift.tier_id)
+            .where(
+                Tier.publication_id == publication.id,
+                Gift.paid_at >= since,
+                Gift.state.in_([GiftState.PAID, GiftState.REDEEMED]),
+            )
+        )
+        return [(paid_at, currency, amount) for paid_at, currency, amount in rows if paid_at]
 
     async def _memberships(self, publication: Publication, since: datetime, now: datetime) -> list[Span]:
         """Every stretch a reader held the publication's keys that reaches into the window.
@@ -375,3 +393,10 @@ class StatsService:
         if not counts:
             return DEFAULT_CURRENCY
         return min(counts, key=lambda c: (-counts[c], c))
+
+
+def _summed(rows: Iterable[tuple[datetime, str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for _, currency, amount in rows:
+        totals[currency] = totals.get(currency, 0) + amount
+    return dict(sorted(totals.items()))
