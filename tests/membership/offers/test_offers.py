@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from membership.subscriptions.reconcile import reconcile_all
 from tests.membership.conftest import GOOD_CARD, Stack, keys, subscriptions
 
 
@@ -211,3 +212,15 @@ async def test_a_member_cancelling_takes_the_retention_offer_once_a_year(stack: 
     }
     bad = await member.post(f"/api/me/subscriptions/{sub['id']}/cancellation", json={"reason": "bored"})
     assert bad.status_code == 400
+
+
+async def test_reconcile_deactivates_an_archived_offers_code_that_came_back_to_life(stack: Stack) -> None:
+    owner, slug, tier = await tier_with_owner(stack)
+    offer = await make_offer(owner, slug, tier, code=f"DRIFT-{slug[-6:].upper()}")
+    await owner.post(f"/api/publications/{slug}/offers/{offer['id']}/archive")
+    sdk = stack.sdk()
+    [code] = (await sdk.v1.promotion_codes.list_async({"code": offer["code"]})).data
+    await sdk.v1.promotion_codes.update_async(code.id, {"active": True})  # someone in Stripe's dashboard
+    report = await reconcile_all(stack.settings, show_progress=False)
+    assert f"offer {offer['code']}: promotion code deactivated again" in report.changes
+    assert (await sdk.v1.promotion_codes.retrieve_async(code.id)).active is False

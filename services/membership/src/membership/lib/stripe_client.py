@@ -319,6 +319,12 @@ class StripeApi:
         )
         return str(promotion.id)
 
+    async def promotion_code_active(self, promotion_code_id: str) -> bool:
+        promotion = await self._call(
+            "promotion_codes.retrieve", self.client.v1.promotion_codes.retrieve_async(promotion_code_id)
+        )
+        return bool(promotion.active)
+
     async def deactivate_promotion_code(self, promotion_code_id: str) -> None:
         await self._call(
             "promotion_codes.update",

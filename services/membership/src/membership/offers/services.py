@@ -175,6 +175,19 @@ class OfferService:
                 await self.stripe.deactivate_promotion_code(offer.stripe_promotion_code_id)
         return offer
 
+    async def reconcile(self) -> list[str]:
+        """Make Stripe agree with our offers: an archived offer's code is not redeemable there."""
+        repaired = []
+        archived = await self.db.scalars(
+            select(Offer).where(Offer.archived_at.is_not(None), Offer.stripe_promotion_code_id.is_not(None))
+        )
+        for offer in archived:
+            assert offer.stripe_promotion_code_id is not None
+            if await self.stripe.promotion_code_active(offer.stripe_promotion_code_id):
+                await self.stripe.deactivate_promotion_code(offer.stripe_promotion_code_id)
+                repaired.append(f"offer {offer.code}: promotion code deactivated again")
+        return repaired
+
     async def by_code(self, code: str) -> Offer:
         offer = await self.db.scalar(select(Offer).where(Offer.code == code.strip().upper()))
         if offer is None:

@@ -18,6 +18,7 @@ from membership.gifts.models import Gift, GiftState
 from membership.gifts.services import GiftService
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
+from membership.offers.services import OfferService
 from membership.settings import Settings
 from membership.subscriptions.services import NotOurs, NotYetKnown, SubscriptionService
 
@@ -73,6 +74,9 @@ async def reconcile_all(settings: Settings | None = None, *, show_progress: bool
                     report.changes.append(f"{verb} {remote.id} ({remote.status})")
                 progress.advance(task)
             await _settle_gifts(alchemy, settings, stripe, report)
+            async with alchemy.get_session() as session:
+                report.changes += await OfferService(session, stripe).reconcile()
+                await session.commit()
     finally:
         await alchemy.get_engine().dispose()
     return report
