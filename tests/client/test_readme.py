@@ -105,6 +105,24 @@ async def test_the_readme_runs_against_membership(stack: Stack, monkeypatch: pyt
         assert await readme["member_emails"](slug) == [subscriber_email]
         assert readme["revocations_fresh"]()
         assert await readme["tiers_on_offer"](slug) == [tier["name"]]
+        offer = await owner.post(
+            f"/api/publications/{slug}/offers",
+            json={
+                "tier_id": tier["id"],
+                "name": "Spring sale",
+                "code": f"SPRING-{slug[-6:].upper()}",
+                "kind": "percent_off",
+                "percent_off": 50,
+                "duration": "repeating",
+                "duration_in_months": 3,
+                "audience": "campaign",
+            },
+        )
+        assert offer.status_code == 201, offer.text
+        assert await readme["offer_prices"](offer.json()["code"].lower()) == [
+            "$2.50 a month for 3 months, then $5 a month"
+        ]
+        assert await readme["offer_prices"]("NOPE-NOPE") == []
 
         # A full refund ends access; the README's feed polls it, and the same token stops working.
         await stack.sdk().v1.refunds.create_async({"charge": paid["charge"]})

@@ -3,7 +3,8 @@
 `TokenVerifier` checks membership's access tokens offline against its JWKS; `RevocationFeed`
 follows membership's revocation feed so tokens with revoked entitlements stop working early;
 `MembershipClient` asks membership directly (entitlements, access checks, member lists, and
-what a gateway needs: token renewal, checkout confirmation, free unlocks, friend links, offers).
+what a gateway needs: token renewal, checkout confirmation, free unlocks, friend links, the tiers
+on offer, an offer by its code).
 """
 
 from tollgate_client.client import (
@@ -24,6 +25,8 @@ from tollgate_client.client import (
     MembershipUnavailable,
     Offer,
     OfferPrice,
+    Promotion,
+    PromotionPrice,
     Publication,
     RenewedToken,
     UnlockOutcome,
@@ -68,6 +71,8 @@ __all__ = [
     "MembershipUnavailable",
     "Offer",
     "OfferPrice",
+    "Promotion",
+    "PromotionPrice",
     "Publication",
     "RenewedToken",
     "RevocationFeed",

@@ -39,6 +39,8 @@ __all__ = [
     "MembershipUnavailable",
     "Offer",
     "OfferPrice",
+    "Promotion",
+    "PromotionPrice",
     "Publication",
     "RenewedToken",
     "UnlockOutcome",
@@ -210,6 +212,45 @@ class Offer(msgspec.Struct, frozen=True, kw_only=True):
     entitlement_keys: tuple[str, ...]
     trial_days: int
     prices: tuple[OfferPrice, ...]
+
+
+class PromotionPrice(msgspec.Struct, frozen=True, kw_only=True):
+    """One of a tier's prices through an offer: `words` is what the reader pays, as membership says it
+    ("$2.50 a month for 3 months, then $5 a month", "free for 14 days, then $5 a month")."""
+
+    price_id: uuid.UUID
+    interval: str
+    currency: str
+    unit_amount: int  # the price without the offer, in the currency's smallest unit
+    words: str
+
+
+class Promotion(msgspec.Struct, frozen=True, kw_only=True):
+    """A publisher's offer on one tier, found by its code (`GET /api/offers/{code}`): a discount or a
+    free trial, and each of the tier's prices as the reader pays through it. Only an `open` one can
+    be taken; checkout takes its `code` (the form field and JSON member `offer`)."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    description: str = ""
+    tier_id: uuid.UUID
+    tier_name: str
+    kind: str  # percent_off, amount_off or free_trial
+    audience: str  # new, lapsed or campaign: who may take it
+    percent_off: int | None = None
+    amount_off: int | None = None
+    currency: str | None = None
+    duration: str = "once"  # once, repeating (for duration_in_months) or forever
+    duration_in_months: int | None = None
+    trial_days: int = 0
+    keep_tier_trial: bool = False
+    max_redemptions: int | None = None
+    ends_at: datetime | None = None
+    archived_at: datetime | None = None
+    # Can a reader take it now (not archived, not past its end)?
+    open: bool
+    prices: tuple[PromotionPrice, ...] = ()
 
 
 class Publication(msgspec.Struct, frozen=True, kw_only=True):
@@ -426,6 +467,20 @@ class MembershipClient:
             "GET", f"/api/publications/{_segment(publication)}/tiers", list[Offer], api_key=False
         )
         return own + await self._request("GET", "/api/platform/tiers", list[Offer], api_key=False)
+
+    async def offer(self, code: str) -> Promotion | None:
+        """The offer a link or code names (any case), priced for the reader; None for a code that
+        names none (unknown, or a retention offer, which has no landing page). An offer that has
+        ended or been archived is still answered, with `open` False."""
+        if not code.strip():
+            return None
+        try:
+            path = f"/api/offers/{_segment(code.strip())}"
+            return await self._request("GET", path, Promotion, api_key=False)
+        except MembershipRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def publications(self) -> list[Publication]:
         """Every publication, with the name readers see."""
