@@ -47,7 +47,7 @@ class Settings(ServiceSettings):
     revocation_poll_seconds: float = Field(default=2.0, gt=0)
     # How long a resolved friend link is trusted before membership is asked again (revocation delay).
     friend_link_cache_seconds: float = Field(default=30.0, ge=0)
-    # How long the tiers on offer are kept for the paywall.
+    # How long the tiers on offer are kept for the paywall, and the offer an offer link's code names.
     offers_cache_seconds: float = Field(default=60.0, ge=0)
 
     # Free member-only reads for readers who are not signed in, kept in a signed cookie. Off (0) by

@@ -28,6 +28,7 @@ from gateway.metrics import metrics_of
 from gateway.stories.catalogue import Catalogue
 from gateway.stories.http_origin import OriginError, OriginTimeout
 from gateway.stories.models import Story, is_slug
+from gateway.stories.offer_links import applicable, code_for, code_in_query, remember
 from gateway.stories.origin import Origin
 from gateway.stories.pages import (
     PAGE_HEADERS,
@@ -41,7 +42,7 @@ from gateway.stories.pages import (
     story_json,
 )
 from gateway.stories.responses import StoryResponse
-from tollgate_client import MembershipDown, MembershipRefused, Offer
+from tollgate_client import MembershipDown, MembershipRefused, Offer, Promotion
 from tollgate_common.problems import (
     PROBLEM_JSON,
     Forbidden,
@@ -159,7 +160,9 @@ def _if_none_match(raw_headers: Iterable[tuple[bytes, bytes]]) -> set[str]:
     description=(
         "HTML unless the client prefers JSON. The reader is the `Authorization: Bearer` access token, "
         "else the `tollgate_access` cookie; a `tollgate_session` cookie renews an expired token. "
-        "`?friend=` carries a friend link's code. Answers carry `Tollgate-Access: full|teaser|unavailable; "
+        "`?friend=` carries a friend link's code; `?offer=` an offer's code, remembered in the "
+        "`tollgate_offer` cookie, which prices the paywall's tiers through the offer. "
+        "Answers carry `Tollgate-Access: full|teaser|unavailable; "
         'reason="..."` and, when metered, `Tollgate-Unlocks-Left`.'
     ),
     tags=["stories"],
@@ -224,12 +227,28 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
         headers["referrer-policy"] = "no-referrer"
     if decision.unlocks_left is not None:
         headers[UNLOCKS_HEADER] = str(decision.unlocks_left)
+    offer_code = code_in_query(request)
+    if offer_code:
+        # An offer link: the reader's browser keeps the code, so a later visit shows the offer too.
+        secure = gatekeeper.settings.public_url.startswith("https://")
+        admission.set_cookies.append(remember(offer_code, secure=secure))
+        _for_this_reader(headers)
     as_json = wants_json(request)
     if admission.unavailable:
         return await _unavailable(request, story, admission, headers, as_json)
     if as_json:
-        return await _json_answer(request, story, admission, headers)
-    return await _html_answer(request, story, admission, headers, signed_in)
+        return await _json_answer(request, story, admission, headers, offer_code)
+    return await _html_answer(request, story, admission, headers, signed_in, offer_code)
+
+
+def _for_this_reader(headers: dict[str, str]) -> None:
+    """The answer depends on the reader's cookies (an offer, a cookie set): never from a shared cache."""
+    cache = headers.get("cache-control", "")
+    if cache.startswith("public"):
+        headers["cache-control"] = "private" + cache.removeprefix("public")
+    vary = [v.strip() for v in headers.get("vary", "").split(",") if v.strip()]
+    if "Cookie" not in vary:
+        headers["vary"] = ", ".join([*vary, "Cookie"])
 
 
 def _missing_page(request: Request[Any, Any, Any]) -> ASGIResponse:
@@ -250,6 +269,7 @@ async def _html_answer(
     admission: Admission,
     headers: dict[str, str],
     signed_in: bool,
+    offer_code: str | None = None,
 ) -> ASGIResponse:
     gatekeeper = gatekeeper_of(request)
     decision = admission.decision
@@ -263,6 +283,7 @@ async def _html_answer(
         body, etag = shared_page(story, decision.reason, base_url, signed_in)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
     offers = [] if decision.full else await _offers(request, story, admission.reader_id)
+    promotion = await _promotion(request, offers, offer_code, headers)
     names = await catalogue_of(request).publication_names() if not decision.full else {}
     body = render_page(
         story,
@@ -274,6 +295,7 @@ async def _html_answer(
         share=share,
         signed_in=signed_in,
         checkout=admission.checkout,
+        promotion=promotion,
     )
     return _response(request, 200, body, MediaType.HTML, headers, admission.set_cookies)
 
@@ -292,14 +314,35 @@ async def _offers(request: Request[Any, Any, Any], story: Story, reader_id: str 
     return [msgspec.structs.replace(o, trial_days=0) if o.id in taken else o for o in offers]
 
 
+async def _promotion(
+    request: Request[Any, Any, Any], offers: list[Offer], from_query: str | None, headers: dict[str, str]
+) -> Promotion | None:
+    """The offer the reader came through, if it is open and for a tier this paywall lists.
+
+    Membership not answering means no offer, never an error. A paywall showing one is this reader's.
+    """
+    code = code_for(request, from_query) if offers else None
+    if code is None:
+        return None
+    promotion = applicable(await catalogue_of(request).promotion(code), offers)
+    if promotion is not None:
+        _for_this_reader(headers)
+    return promotion
+
+
 async def _json_answer(
-    request: Request[Any, Any, Any], story: Story, admission: Admission, headers: dict[str, str]
+    request: Request[Any, Any, Any],
+    story: Story,
+    admission: Admission,
+    headers: dict[str, str],
+    offer_code: str | None = None,
 ) -> ASGIResponse:
     decision = admission.decision
     if decision.full:
         body = msgspec.json.encode(story_json(story, decision))
         return _response(request, 200, body, MediaType.JSON, headers, admission.set_cookies)
     offers = await _offers(request, story, admission.reader_id)
+    promotion = await _promotion(request, offers, offer_code, headers)
     path = f"/stories/{story.id}"
     detail = {
         Reason.SUBSCRIBE: "You have read this month's free member-only stories; subscribe to read this one.",
@@ -315,7 +358,7 @@ async def _json_answer(
         "unlocks_left": decision.unlocks_left,
         "sign_in": f"/auth/sign-in?next={path}",
         "story": story_json(story, decision),
-        "offers": [offer_json(offer, path) for offer in offers],
+        "offers": [offer_json(offer, path, promotion) for offer in offers],
     }
     if admission.checkout is not None:
         # `pending`: the payment is being confirmed; ask again in a few seconds.

@@ -21,7 +21,7 @@ import msgspec
 from gateway import __version__
 from gateway.access import Decision, Reason
 from gateway.stories.models import Story
-from tollgate_client import CheckoutState, Offer, OfferPrice
+from tollgate_client import CheckoutState, Offer, OfferPrice, Promotion
 from tollgate_common.words import TEMPLATE_FUNCTIONS, money
 
 # Everything a browser may load on a story page is inline; nothing comes from elsewhere.
@@ -142,6 +142,20 @@ def json_ld(story: Story, base_url: str) -> str:
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
+def promoted_prices(promotion: Promotion | None, offers: Sequence[Offer]) -> dict[str, str]:
+    """Price id to what the reader pays through the offer, for the offer's tier among `offers`."""
+    if promotion is None:
+        return {}
+    words = {str(price.price_id): price.words for price in promotion.prices}
+    return {
+        str(price.id): words[str(price.id)]
+        for tier in offers
+        if tier.id == promotion.tier_id
+        for price in tier.prices
+        if str(price.id) in words
+    }
+
+
 def render_page(
     story: Story,
     decision: Decision,
@@ -154,11 +168,13 @@ def render_page(
     paywall: Paywall | None = None,
     signed_in: bool = False,
     checkout: CheckoutState | None = None,
+    promotion: Promotion | None = None,
 ) -> bytes:
     """The story page for this decision; `paywall` replaces the words the decision would choose.
 
     Back from checkout, a payment still being confirmed replaces the paywall with a page that
-    reloads itself until the story opens.
+    reloads itself until the story opens. `promotion` (an open offer for one of `offers`) prices
+    its tier's Subscribe buttons as membership words them, and their forms carry its code.
     """
     confirming = checkout is CheckoutState.PENDING and not decision.full
     if paywall is None and not decision.full:
@@ -172,6 +188,8 @@ def render_page(
         reload_seconds=CONFIRM_RELOAD_SECONDS,
         paywall=paywall,
         offers=offers,
+        promotion=promotion,
+        promoted=promoted_prices(promotion, offers) if not decision.full else {},
         share=share,
         signed_in=signed_in,
         next_path=f"/stories/{story.id}",
@@ -257,25 +275,38 @@ def story_json(story: Story, decision: Decision) -> StoryJson:
     )
 
 
-def offer_json(offer: Offer, return_to: str) -> dict[str, Any]:
-    """A tier on offer, with how to start checkout for each price (a form POST to membership)."""
-    return {
+def offer_json(offer: Offer, return_to: str, promotion: Promotion | None = None) -> dict[str, Any]:
+    """A tier on offer, with how to start checkout for each price (a form POST to membership).
+
+    Through an offer link's `promotion` (open, for this tier), the tier names the offer, each price
+    says what the reader pays through it (`offer_words`), and its form carries the code.
+    """
+    promoted = promoted_prices(promotion, [offer])
+    answer: dict[str, Any] = {
         "tier": offer.name,
         "description": offer.description,
         "entitlement_keys": offer.entitlement_keys,
         "trial_days": offer.trial_days,
-        "prices": [
-            {
-                "id": str(price.id),
-                "interval": price.interval,
-                "currency": price.currency,
-                "unit_amount": price.unit_amount,
-                "checkout": {
-                    "method": "POST",
-                    "action": "/account/checkout",
-                    "form": {"price_id": str(price.id), "return_to": return_to},
-                },
-            }
-            for price in offer.prices
-        ],
+        "prices": [],
     }
+    if promotion is not None and promoted:
+        answer["offer"] = {
+            "code": promotion.code,
+            "name": promotion.name,
+            "description": promotion.description,
+        }
+    for price in offer.prices:
+        form = {"price_id": str(price.id), "return_to": return_to}
+        shown: dict[str, Any] = {
+            "id": str(price.id),
+            "interval": price.interval,
+            "currency": price.currency,
+            "unit_amount": price.unit_amount,
+        }
+        words = promoted.get(str(price.id))
+        if promotion is not None and words is not None:
+            form["offer"] = promotion.code
+            shown["offer_words"] = words
+        shown["checkout"] = {"method": "POST", "action": "/account/checkout", "form": form}
+        answer["prices"].append(shown)
+    return answer
