@@ -48,15 +48,18 @@ from membership.tokens.keyring import KeyRing
 from membership.unlocks.controllers import UnlockApi
 from membership.web.account.controllers import AccountPages, unrouted
 from membership.web.checkout import AccountCheckout
+from membership.web.dashboard.cancellations import CancellationPages
 from membership.web.dashboard.comps import CompPages
 from membership.web.dashboard.exports import ExportPages
 from membership.web.dashboard.friend_links import FriendLinkPages
 from membership.web.dashboard.gifts import GiftPages
 from membership.web.dashboard.members import MemberPages
+from membership.web.dashboard.offers import OfferPages
 from membership.web.dashboard.overview import OverviewPages
 from membership.web.dashboard.staff import StaffPages
 from membership.web.dashboard.tiers import TierPages
 from membership.web.gifts import GiftAccountPages
+from membership.web.offers import OfferAccountPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
 from tollgate_common.health import health_router
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingApi,
         AccountCheckout,
         GiftAccountPages,
+        OfferAccountPages,
         AccountPages,
         MySubscriptionsApi,
         TrialApi,
@@ -170,6 +174,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CompPages,
         FriendLinkPages,
         GiftPages,
+        OfferPages,
+        CancellationPages,
         StaffPages,
         ExportPages,
     ]

@@ -296,7 +296,13 @@ async def test_a_subscriber_sees_the_tier_and_cancels_at_period_end_and_resumes(
     )
     assert "Resume" not in text_of(page) and "no billing account" not in text_of(page)
 
-    cancelled = await reader.post(f"/account/subscriptions/{sub['id']}/cancel", headers=here)
+    # First the "Before you go" page (why, optional); nothing is cancelled until it is confirmed.
+    asked = await reader.post(f"/account/subscriptions/{sub['id']}/cancel", headers=here)
+    assert_page(asked, 200, "Before you go", "Why are you cancelling?", "Cancel at period end")
+    assert (await reader.get("/api/me/subscriptions")).json()[0]["cancel_at_period_end"] is False
+    cancelled = await reader.post(
+        f"/account/subscriptions/{sub['id']}/cancel", data={"confirm": "yes", "reason": ""}, headers=here
+    )
     assert cancelled.status_code == 303 and cancelled.headers["location"] == "/account?notice=cancelled"
     page = await reader.get(cancelled.headers["location"])
     words = assert_page(

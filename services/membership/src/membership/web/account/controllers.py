@@ -1,5 +1,8 @@
 """`/account`: the reader's "My membership" page and its forms (cancel, resume, billing, sign out).
 
+Cancelling goes through a "Before you go" page first: why (optional), a note, and the tier's
+retention offer when this member may see it (take it: stay at a lower price; or cancel anyway).
+
 Plain HTML forms that answer 303 (post, redirect, get), so the pages work without JavaScript. A
 form posted from another site is refused by its `Origin` (SameSite=Lax cookies are the other
 half). Whatever goes wrong is shown as a page with a sentence, never as JSON or a stack trace.
@@ -15,22 +18,30 @@ from uuid import UUID
 
 import structlog
 from litestar import Controller, Request, get, post
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, FormMultiDict
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.offers.models import Offer
+from membership.offers.services import price_words
+from membership.retention.models import Cancellation, CancelOutcome
+from membership.retention.services import MAX_NOTE, REASONS, RetentionService, reason_of
 from membership.sessions.cookies import cleared_cookie, reader_cookie
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionEnded, SessionService
 from membership.settings import Settings
+from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import SubscriptionService
+from membership.subscriptions.states import LIVE_STATUSES
 from membership.web.account.services import AccountService
 from membership.web.guards import same_origin
-from tollgate_common.problems import NotFound, TollgateError
+from tollgate_common.problems import BadRequest, Conflict, NotFound, TollgateError
 from tollgate_common.problems import exception_handlers as problems
+from tollgate_common.words import day
 
 log = structlog.get_logger(__name__)
 HERE = "/account"
@@ -42,6 +53,9 @@ NOTICES = {
     "resumed": "Your subscription is resumed: it renews as before.",
     "session-ended": "That device is signed out.",
     "no-billing": "You have no billing account yet: one is made when you first subscribe.",
+    # Said with the offer's words when the reader's last save is found (`_saved_notice`).
+    "saved": "You're staying, with the offer: it applies from your next invoice, "
+    "and your subscription renews as before.",
 }
 
 
@@ -97,6 +111,69 @@ def _signed_out_cookies(settings: Settings) -> list[Cookie]:
     return [cleared_cookie(settings), reader_cookie(settings, settings.access_cookie, "", 0)]
 
 
+def refuse_unless_live(sub: Subscription) -> None:
+    """Asked before the "Before you go" page, in the words cancelling itself would use."""
+    if sub.status not in LIVE_STATUSES or sub.revoked_at is not None:
+        raise Conflict("This subscription has ended; there is nothing to cancel or resume.")
+
+
+def _typed(form: FormMultiDict) -> dict[str, str]:
+    reason, note = form.get("reason"), form.get("note")
+    return {
+        "reason": reason if isinstance(reason, str) else "",
+        "note": note if isinstance(note, str) else "",
+    }
+
+
+def offer_words(offer: Offer, sub: Subscription) -> str:
+    """What staying costs: the offer on the member's own price (its name, when the price is gone)."""
+    return price_words(offer, sub.price) if sub.price is not None else offer.name
+
+
+def _before_you_go(
+    sub: Subscription,
+    offer: Offer | None,
+    typed: dict[str, str],
+    *,
+    error: TollgateError | None = None,
+) -> Template:
+    context = {
+        "sub": sub,
+        "offer": offer,
+        "offer_words": offer_words(offer, sub) if offer else "",
+        "ends": day(sub.current_period_end),
+        "reasons": [(r.value, words) for r, words in REASONS.items()],
+        "form": typed,
+        "max_note": MAX_NOTE,
+        "error": error.detail if error else "",
+    }
+    return Template(
+        "account_cancel.html",
+        context=context,
+        status_code=error.status_code if error else 200,
+        headers=NO_STORE,
+    )
+
+
+async def _saved_notice(db: AsyncSession, reader_id: UUID) -> str:
+    """The reader's last stay, in the offer's words (from our rows, so a link cannot choose them)."""
+    saved = await db.scalar(
+        select(Cancellation)
+        .where(Cancellation.reader_id == reader_id, Cancellation.outcome == CancelOutcome.SAVED)
+        .order_by(Cancellation.created_at.desc())
+        .limit(1)
+    )
+    if saved is None or saved.offer_id is None:
+        return ""
+    offer, sub = await db.get(Offer, saved.offer_id), await db.get(Subscription, saved.subscription_id)
+    if offer is None or sub is None:
+        return ""
+    return (
+        f"You're staying with {sub.tier.name}: {offer_words(offer, sub)}, from your next invoice. "
+        "Your subscription renews as before."
+    )
+
+
 async def _set_cancel(
     subscriptions: SubscriptionService, current: ReaderSession, subscription_id: UUID, value: bool
 ) -> Redirect:
@@ -117,10 +194,14 @@ class AccountPages(Controller):
         self,
         current_session: NamedDependency[ReaderSession],
         account: NamedDependency[AccountService],
+        db_session: NamedDependency[AsyncSession],
         notice: FromQuery[str] = "",
     ) -> Template:
         view = await account.page(current_session.reader, current_session)
-        context = {"account": view, "notice": NOTICES.get(notice, "")}
+        words = NOTICES.get(notice, "")
+        if notice == "saved":
+            words = await _saved_notice(db_session, current_session.reader_id) or words
+        context = {"account": view, "notice": words}
         return Template("account.html", context=context, headers=NO_STORE)
 
     @get("/signed-out")
@@ -130,11 +211,44 @@ class AccountPages(Controller):
     @post("/subscriptions/{subscription_id:uuid}/cancel", status_code=303, guards=[same_origin])
     async def cancel(
         self,
+        request: Request[Any, Any, Any],
         subscription_id: FromPath[UUID],
         current_session: NamedDependency[ReaderSession],
         subscriptions: NamedDependency[SubscriptionService],
-    ) -> Redirect:
-        return await _set_cancel(subscriptions, current_session, subscription_id, True)
+        retention: NamedDependency[RetentionService],
+    ) -> Redirect | Template:
+        """First the "Before you go" page (why, and the offer to stay); with `confirm=yes`, cancel."""
+        sub = await subscriptions.owned(current_session.reader_id, subscription_id)
+        refuse_unless_live(sub)
+        form = await request.form()
+        typed = _typed(form)
+        offer = await retention.offer_for(sub)
+        if form.get("confirm") != "yes":
+            return _before_you_go(sub, offer, typed)
+        try:
+            await retention.cancel(sub, reason=reason_of(typed["reason"]), note=typed["note"], offered=offer)
+        except BadRequest as exc:
+            return _before_you_go(sub, offer, typed, error=exc)
+        return Redirect(f"{HERE}?notice=cancelled", status_code=303)
+
+    @post("/subscriptions/{subscription_id:uuid}/stay", status_code=303, guards=[same_origin])
+    async def stay(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[UUID],
+        current_session: NamedDependency[ReaderSession],
+        subscriptions: NamedDependency[SubscriptionService],
+        retention: NamedDependency[RetentionService],
+    ) -> Redirect | Template:
+        """Take the retention offer shown on the "Before you go" page, and keep the subscription."""
+        sub = await subscriptions.owned(current_session.reader_id, subscription_id)
+        refuse_unless_live(sub)
+        typed = _typed(await request.form())
+        try:
+            await retention.stay(sub, reason=reason_of(typed["reason"]), note=typed["note"])
+        except BadRequest as exc:
+            return _before_you_go(sub, await retention.offer_for(sub), typed, error=exc)
+        return Redirect(f"{HERE}?notice=saved", status_code=303)
 
     @post("/subscriptions/{subscription_id:uuid}/resume", status_code=303, guards=[same_origin])
     async def resume(

@@ -51,6 +51,8 @@ SECTIONS = {
     "comps": "Comps",
     "friend-links": "Friend links",
     "gifts": "Gifts",
+    "offers": "Offers",
+    "cancellations": "Cancellations",
     "staff": "Staff and keys",
     "exports": "Exports",
 }
