@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 import time_machine
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -308,3 +309,34 @@ async def test_gift_revenue_is_in_the_publications_stats(stack: Stack) -> None:
     assert this_month["gift_revenue"] == kept["amount"] == 1500  # the refunded one is left out
     assert this_month["gift_revenue_by_currency"] == {"usd": 1500}
     assert stats["points"][0]["gift_revenue"] == 0
+
+
+@pytest.mark.parametrize("refund", [False, True], ids=["paid", "refunded"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_gifts_events_in_any_order_and_twice_end_the_same(
+    stack: Stack, refund: bool, seed: int
+) -> None:
+    """The sandbox's chaos: a gift's events held, then sent shuffled and duplicated."""
+    _, _, tier = await giftable_tier(stack)
+    buyer = await stack.reader()
+    await stack.control("post", "/_sandbox/delivery", json={"mode": "hold"})
+    try:
+        started = await buyer.post(
+            "/api/gifts/checkout", json={"tier_id": tier["id"], "months": 1, "currency": "usd"}
+        )
+        session_id = re.search(r"cs_[A-Za-z0-9_]+", started.json()["url"])
+        assert session_id
+        await stack.control("post", f"/_sandbox/checkout/{session_id.group(0)}/pay", json={"card": GOOD_CARD})
+        if refund:
+            session = await stack.sdk().v1.checkout.sessions.retrieve_async(session_id.group(0))
+            await stack.sdk().v1.refunds.create_async({"payment_intent": str(session.payment_intent)})
+        await stack.control(
+            "post", "/_sandbox/delivery/flush", json={"order": "shuffled", "duplicate": True, "seed": seed}
+        )
+        await stack.settle()
+    finally:
+        await stack.control("post", "/_sandbox/delivery", json={"mode": "normal"})
+    [gift] = [g for g in (await buyer.get("/api/me/gifts")).json() if g["id"] == started.json()["gift_id"]]
+    assert gift["state"] == ("refunded" if refund else "paid")
+    assert (gift["code"] is None) is refund
+    assert await stack.events("failed") == []
