@@ -150,8 +150,11 @@ def test_a_reader_signs_in_reads_free_stories_subscribes_manages_and_signs_out(
     page.get_by_role("link", name="Return to the site").click()
     page.wait_for_url(system.url("/account"))
 
-    # Cancel at period end: access stays until then.
+    # Cancel at period end: first why (optional), then cancel; access stays until then.
     page.get_by_role("button", name="Cancel at period end for Supporter").click()
+    page.get_by_role("heading", name="Before you go").wait_for()
+    page.get_by_label("I don't read enough to keep it").check()
+    page.get_by_role("button", name="Cancel at period end").click()
     page.wait_for_url(system.url("/account?notice=cancelled"))
     assert "You keep access until then" in notice(page)
     assert f"Ends on {day(renews)}. You keep access until then." in page.locator(".subscription").inner_text()
