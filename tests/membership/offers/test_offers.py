@@ -12,6 +12,8 @@ import httpx
 from membership.subscriptions.reconcile import reconcile_all
 from tests.membership.conftest import GOOD_CARD, Stack, keys, subscriptions
 
+DISCOUNTED_WORDS = "$2.50 a month for 3 months, then $5 a month"
+
 
 async def tier_with_owner(stack: Stack, **fields: Any) -> tuple[httpx.AsyncClient, str, dict[str, Any]]:
     owner = await stack.reader()
@@ -224,3 +226,15 @@ async def test_reconcile_deactivates_an_archived_offers_code_that_came_back_to_l
     report = await reconcile_all(stack.settings, show_progress=False)
     assert f"offer {offer['code']}: promotion code deactivated again" in report.changes
     assert (await sdk.v1.promotion_codes.retrieve_async(code.id)).active is False
+
+
+async def test_a_discount_that_keeps_the_tiers_trial_says_so_but_a_retention_offer_does_not(
+    stack: Stack,
+) -> None:
+    owner, slug, tier = await tier_with_owner(stack, trial_days=7)
+    kept = await make_offer(owner, slug, tier, code=f"KEEP-{slug[-6:].upper()}", keep_tier_trial=True)
+    assert kept["prices"][0]["words"] == f"free for 7 days, then {DISCOUNTED_WORDS}"
+    staying = await make_offer(
+        owner, slug, tier, code=f"KEEPS-{slug[-6:].upper()}", keep_tier_trial=True, audience="retention"
+    )
+    assert staying["prices"][0]["words"] == DISCOUNTED_WORDS

@@ -76,7 +76,8 @@ def price_words(offer: Offer, price: Price) -> str:
     else:
         months = offer.duration_in_months or 1
         words = f"{cheaper} a month for {count(months, 'month')}, then {full}"
-    if offer.keep_tier_trial and offer.tier.trial_days:
+    # A member staying is past any trial; a new reader gets the tier's trial first if kept.
+    if offer.keep_tier_trial and offer.tier.trial_days and offer.audience is not OfferAudience.RETENTION:
         return f"free for {count(offer.tier.trial_days, 'day')}, then {words}"
     return words
 
