@@ -251,7 +251,7 @@ class GiftService:
         now = utcnow()
         due = await self.db.scalars(
             select(Gift.id).where(
-                Gift.state.in_([GiftState.PAID, GiftState.REDEEMED]),
+                Gift.state == GiftState.PAID,  # redeemed already (the link was passed on): no email
                 Gift.recipient_email.is_not(None),
                 Gift.delivered_at.is_(None),
                 Gift.deliver_at <= now,
