@@ -85,6 +85,8 @@ def serve_billing(
         stripe_retry_base_seconds=0.05,
         stripe_poll_seconds=0.05,
         stripe_workers=workers,
+        # Every test signs in new readers from 127.0.0.1; the limit itself is tested on its own app.
+        signin_rate_per_address=100_000,
     )
     sandbox = create_sandbox(
         SandboxSettings(

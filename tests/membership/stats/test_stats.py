@@ -271,6 +271,7 @@ async def test_the_api_serves_the_series_to_staff_and_to_keys_that_read_members(
     assert set(last) == {
         "period_start", "period_end", "measured_at", "active_members", "new_members", "churned_members",
         "mrr", "currency", "mrr_by_currency", "paying", "trials", "past_due",
+        "gift_revenue", "gift_revenue_by_currency",
     }  # fmt: skip
     # The same rows the members API serves: three members now; the revoked one is not.
     members = (await client.get("/api/publications/daily/members")).json()["members"]
