@@ -144,7 +144,7 @@ async def test_an_editor_sees_the_staff_read_only_no_keys_and_is_refused_every_c
         (f"{STAFF}/keys/{key_id}/revoke", {}),
     ]:
         refused = await post(client, path, form)
-        words = assert_page(refused, 403, "Not for you", "an owner of Daily may do this.")
+        words = assert_page(refused, 403, "Not for you", "Only owners of Daily may do this.")
         assert "application/problem+json" not in refused.headers["content-type"]
     assert await staff_of(database_url) == {"owner@example.com": "owner", "ed@example.com": "editor"}
     assert await keys_of(database_url) == [("Secret sync", False)]

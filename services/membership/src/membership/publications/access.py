@@ -23,8 +23,8 @@ async def require_staff(
 ) -> StaffRole:
     role = await publications.role_of(publication, reader.id)
     if role is None or (owner and role != StaffRole.OWNER):
-        needed = "an owner" if owner else "on the staff"
-        raise Forbidden(f"Only readers {needed} of {publication.name} may do this.")
+        who = "owners" if owner else "readers on the staff"
+        raise Forbidden(f"Only {who} of {publication.name} may do this.")
     return role
 
 
