@@ -327,8 +327,9 @@ def replay_events(event_ids: tuple[str, ...], all_failed: bool) -> None:
 @stripe_group.command("worker")
 @click.option("--once", is_flag=True, help="Process what is due now, then exit.")
 def run_worker(once: bool) -> None:
-    """Process the webhook inbox (any number of workers may run at once)."""
+    """Process the webhook inbox and send gift mail that falls due (any number may run at once)."""
     from membership.db import alchemy_config
+    from membership.gifts.worker import GiftMailer
     from membership.lib.stripe_client import StripeApi
     from membership.settings import Settings
     from membership.stripe_events.worker import InboxWorker
@@ -336,14 +337,16 @@ def run_worker(once: bool) -> None:
     settings = Settings()
     alchemy = alchemy_config(settings)
     worker = InboxWorker(alchemy, settings, StripeApi(settings))
+    mailer = GiftMailer(alchemy, settings, StripeApi(settings))
 
     async def go() -> int:
         try:
             if not once:
-                await worker.run_forever()
+                await asyncio.gather(worker.run_forever(), mailer.run_forever())
             total = 0
             while taken := await worker.run_once():
                 total += taken
+            await mailer.run_once()
             return total
         finally:
             await alchemy.get_engine().dispose()
