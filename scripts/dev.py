@@ -176,6 +176,9 @@ def main() -> int:
         env.setdefault("STRIPE_SANDBOX_WEBHOOK_URL", f"{urls['membership']}/api/stripe/webhook")
         env.setdefault("STRIPE_SANDBOX_PUBLIC_URL", urls["stripe-sandbox"])
         env.setdefault("STRIPE_SANDBOX_STATE_FILE", str(data / "stripe-sandbox.json"))
+        # Moving the sandbox's clock moves everyone's: a month passes for gifts and tokens too.
+        env.setdefault("MEMBERSHIP_SANDBOX_CLOCK_URL", urls["stripe-sandbox"])
+        env.setdefault("GATEWAY_SANDBOX_CLOCK_URL", urls["stripe-sandbox"])
     else:
         del ports["stripe-sandbox"]
 

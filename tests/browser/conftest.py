@@ -1,7 +1,8 @@
 """Browser tests: Debian's chromium, headless, driven by Playwright, against the real system.
 
-`system` starts `make run` once per test session on free ports with its own data folder (both
-journeys share it) and stops it with Ctrl-C at the end. `browser` is chromium launched from
+`system` starts `make run` once per test session on free ports with its own data folder (the
+journeys share it) and stops it with Ctrl-C at the end; `system_of_its_own` is one for a module
+whose journeys move the sandbox's clock. `browser` is chromium launched from
 `/usr/bin/chromium` (or `TOLLGATE_CHROMIUM`); Playwright never downloads a browser here. Without
 chromium the tests skip with the reason, except with `CI=true`, where they fail (`.ci/run`
 installs chromium). `new_page` gives each test a fresh browser context (its own cookies); pages
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,13 +77,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
-@pytest.fixture(scope="package")
-def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[System]:
-    """`make run` on free ports with an empty data folder: migrated, seeded, all three services ready.
-
-    Depends on `browser` so that without chromium nothing is started only to be skipped.
-    """
-    started = start_make_run(tmp_path_factory.mktemp("system-data"))
+@contextmanager
+def running_system(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[System]:
+    """`make run` on free ports with an empty data folder: migrated, seeded, all three services ready."""
+    started = start_make_run(data_dir, extra_env)
     proc = started.proc
     system = System(gateway=started.gateway, membership=started.membership, sandbox=started.sandbox)
     up = threading.Event()
@@ -104,6 +103,24 @@ def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterat
         stop(proc)
 
 
+@pytest.fixture(scope="package")
+def system(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[System]:
+    """The system the journeys share. Depends on `browser` so that without chromium nothing is
+    started only to be skipped."""
+    with running_system(tmp_path_factory.mktemp("system-data")) as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def system_of_its_own(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[System]:
+    """A system for one module's journeys only: they move the sandbox's clock, and everyone's with it.
+    Gift mail falling due goes out each second rather than each minute."""
+    with running_system(
+        tmp_path_factory.mktemp("own-system-data"), {"MEMBERSHIP_GIFT_MAIL_SECONDS": "1"}
+    ) as system:
+        yield system
+
+
 @pytest.fixture
 def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[NewPage]:
     """`new_page()` or `new_page(phone=True)`: a page in a fresh context (no cookies), closed after."""
@@ -123,13 +140,13 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[NewPa
 
     yield make
     failed = getattr(request.node, "rep_call", None)
-    for context in contexts:
+    for reader, context in enumerate(contexts):
         if failed is not None and failed.failed:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             for number, page in enumerate(context.pages):
                 # The page as it was when the test failed, beside the other artifacts.
                 page.screenshot(
-                    path=str(ARTIFACTS / f"failed-{request.node.name}-{number}.png"), full_page=True
+                    path=str(ARTIFACTS / f"failed-{request.node.name}-{reader}-{number}.png"), full_page=True
                 )
         context.close()
 

@@ -59,6 +59,14 @@ class System:
             assert time.monotonic() < deadline, f"no sign-in mail for {to} after {within}s"
             time.sleep(0.1)
 
+    def mail_with(self, to: str, subject: str, *, within: float = 30.0) -> dict[str, Any]:
+        """The newest mail to `to` whose subject holds `subject`, waiting for it to be sent."""
+        deadline = time.monotonic() + within
+        while not (found := [m for m in self.outbox(to) if subject in m["subject"]]):
+            assert time.monotonic() < deadline, f"no mail {subject!r} to {to} after {within}s"
+            time.sleep(0.2)
+        return found[0]
+
     def webhooks_delivered(self, within: float = 30.0) -> None:
         """Until the Stripe sandbox has sent every webhook it owes (membership applies them after)."""
         httpx.post(f"{self.sandbox}/_sandbox/delivery/wait", json={"timeout": within}, timeout=within + 5)

@@ -308,6 +308,37 @@ async def test_a_token_not_yet_valid_is_refused(
         await make_verifier().verify(membership.mint(keys["ed"], iat=now + 120, nbf=now + 120))
 
 
+async def test_an_issue_time_in_the_future_alone_is_refused(
+    membership: FakeMembership, keys: Keys, make_verifier: VerifierFactory
+) -> None:
+    now = int(time.time())
+
+    with pytest.raises(TokenNotYetValid):
+        await make_verifier().verify(membership.mint(keys["ed"], iat=now + 120, nbf=now))
+
+
+async def test_the_times_are_read_from_the_verifiers_clock(
+    membership: FakeMembership, keys: Keys, make_verifier: VerifierFactory
+) -> None:
+    # A gateway following the Stripe sandbox's clock a month ahead, and tokens made on that clock.
+    month = 31 * 86400
+    now = int(time.time())
+    moment = [time.time() + month]
+    ahead = make_verifier(clock=lambda: moment[0], leeway=0)
+    future = membership.mint(keys["ed"], iat=now + month, nbf=now + month, exp=now + month + 300)
+    today = membership.mint(keys["ed"], iat=now, nbf=now, exp=now + 300)
+
+    assert (await ahead.verify(future)).exp == now + month + 300
+    with pytest.raises(TokenExpired):
+        await ahead.verify(today)
+    with pytest.raises(TokenNotYetValid):
+        await make_verifier().verify(future)  # the wall clock's verifier
+
+    moment[0] += 600  # the cached token lapses on the same clock
+    with pytest.raises(TokenExpired):
+        await ahead.verify(future)
+
+
 @pytest.mark.parametrize("iss", ["http://evil.example", "http://127.0.0.1", "", None])
 async def test_a_wrong_issuer_is_refused(
     membership: FakeMembership, keys: Keys, make_verifier: VerifierFactory, iss: str | None

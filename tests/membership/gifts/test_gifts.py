@@ -22,6 +22,8 @@ from membership.grants.services import GrantService
 from membership.lib.stripe_client import StripeApi
 from membership.subscriptions.reconcile import reconcile_all
 from tests.membership.conftest import GOOD_CARD, Stack, keys, subscriptions
+from tollgate_common import clock
+from tollgate_common.words import day
 
 CODE = re.compile(r"/account/gifts/redeem/(GIFT-[A-Z0-9-]+)")
 
@@ -124,6 +126,30 @@ async def test_a_gift_lapses_on_time_without_stripe(stack: Stack) -> None:
     with time_machine.travel(ends + timedelta(seconds=1), tick=False):
         assert f"pub:{slug}" not in await live_keys()
     assert await stack.events("failed") == []  # nothing at Stripe had to happen for it to end
+
+
+async def test_the_recipients_account_page_says_until_when_and_then_that_it_ended(stack: Stack) -> None:
+    _, _, tier = await giftable_tier(stack, [1])
+    buyer = await stack.reader()
+    gift = await buy(stack, buyer, tier, months=1)
+    recipient = await stack.reader()
+    redeemed = await recipient.post("/api/gifts/redeem", json={"code": gift["code"]})
+    ends = datetime.fromisoformat(redeemed.json()["ends_at"])
+    giver = (await buyer.get("/api/me")).json()["email"]
+
+    page = (await recipient.get("/account")).text
+    assert f"{tier['name']} (" in page and f"for 1 month, from {giver}: until {day(ends)}." in page
+    assert "To keep reading when a gift has ended" not in page
+    try:
+        clock.set_offset(20 * 86400)  # reading on: the session lives on (the gateway asks for tokens)
+        assert (await recipient.post("/api/auth/token")).status_code == 200
+        clock.set_offset((ends - datetime.now(UTC)).total_seconds() + 60)
+        page = (await recipient.get("/account")).text
+    finally:
+        clock.set_offset(0)
+    assert f"for 1 month, from {giver}: ended on {day(ends)}." in page
+    assert "To keep reading when a gift has ended, subscribe from any member-only story." in page
+    assert "through a gift" not in page
 
 
 async def test_a_gift_for_a_paying_member_becomes_free_time_on_the_subscription(stack: Stack) -> None:

@@ -1,13 +1,20 @@
-"""Sessions: refresh rotation, theft detection, sign out, sign out everywhere, my sessions."""
+"""Sessions: refresh rotation, theft detection, sign out, sign out everywhere, my sessions, and a
+session in use living on (on a clock moved ahead, as `make run` does with the sandbox's)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from http.cookies import SimpleCookie
+
+from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.membership.helpers import sign_in, with_cookie
+from tollgate_common import clock
 
 COOKIE = "tollgate_session"
+DAY = 86400
 
 
 async def test_refresh_rotates_the_cookie(client: AsyncTestClient[Litestar]) -> None:
@@ -137,3 +144,33 @@ async def test_sign_out_everywhere_makes_access_tokens_stale(client: AsyncTestCl
     refused = await client.get("/api/me", headers=bearer)
     assert refused.status_code == 401
     assert "stale" in refused.json()["detail"]
+
+
+def _session_cookies(response: Response) -> list[str]:
+    return [c for c in response.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+
+
+async def test_a_session_in_use_lives_on_and_an_idle_one_ends(client: AsyncTestClient[Litestar]) -> None:
+    await sign_in(client, "regular@example.com")
+    [started] = (await client.get("/api/me/sessions")).json()
+    try:
+        clock.set_offset(3 * DAY)  # early in its life: nothing to renew
+        fresh = await client.post("/api/auth/token")
+        assert fresh.status_code == 200 and _session_cookies(fresh) == []
+
+        clock.set_offset(20 * DAY)  # past half its 30 days: reading gives it a whole life again
+        renewed = await client.post("/api/auth/token")
+        [cookie] = _session_cookies(renewed)
+        assert int(SimpleCookie(cookie)[COOKIE]["max-age"]) == 30 * DAY
+        assert SimpleCookie(cookie)[COOKIE].value == client.cookies[COOKIE]  # the same session, not rotated
+        [kept] = (await client.get("/api/me/sessions")).json()
+        assert kept["id"] == started["id"]
+        moved = datetime.fromisoformat(kept["expires_at"]) - datetime.fromisoformat(started["expires_at"])
+        assert moved.days == 20
+
+        clock.set_offset(49 * DAY)  # 29 days after it was last used: still signed in
+        assert (await client.get("/api/me")).status_code == 200
+        clock.set_offset(51 * DAY)  # 31 days idle: over
+        assert (await client.post("/api/auth/token")).status_code == 401
+    finally:
+        clock.set_offset(0)

@@ -35,6 +35,7 @@ from membership.tokens.models import SigningKey
 from tests.conftest import ClientFactory, make_settings
 from tests.membership.helpers import with_cookie
 from tests.membership.publications.test_publications import as_reader, make_publication
+from tollgate_common import clock
 
 SESSION = "tollgate_session"
 ACCESS = "tollgate_access"
@@ -171,6 +172,33 @@ async def test_a_session_gets_an_access_token_as_json_and_an_httponly_cookie(
     assert "samesite=lax" in attributes
     assert parsed["path"] == "/"
     assert 295 <= int(parsed["max-age"]) <= 300
+
+
+async def test_on_a_clock_moved_ahead_a_token_lives_by_that_clock(client: AsyncTestClient[Litestar]) -> None:
+    # What `make run` does when the sandbox's clock is moved: membership's time moves with it.
+    await as_reader(client, "ahead@example.com")
+    ahead = 20 * 86400
+    clock.set_offset(ahead)
+    try:
+        response = await client.post("/api/auth/token")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert 295 <= body["expires_in"] <= 300  # five minutes of that clock, not twenty days of the wall's
+        [cookie] = [v for v in response.headers.get_list("set-cookie") if v.startswith(f"{ACCESS}=")]
+        assert 295 <= int(SimpleCookie(cookie)[ACCESS]["max-age"]) <= 300
+        token = body["access_token"]
+        issued = jwt.decode(token, options={"verify_signature": False})["iat"]
+        assert issued == pytest.approx(time.time() + ahead, abs=5)
+        assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
+
+        clock.set_offset(ahead + 600)
+        expired = await client.get("/api/me", headers=bearer(token))
+        assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+        clock.set_offset(0)
+        early = await client.get("/api/me", headers=bearer(token))
+        assert early.status_code == 401 and "not valid yet" in early.json()["detail"]
+    finally:
+        clock.set_offset(0)
 
 
 async def test_no_session_no_token(client: AsyncTestClient[Litestar]) -> None:

@@ -2,7 +2,8 @@
 
 The key set is fetched from one fixed URL and held by `kid`; each key's algorithm comes from
 the JWKS and is pinned, so a token's header can only pick a key, never how it is checked.
-Issuer, audience, `typ` and the time claims are required. A verified token is cached until it
+Issuer, audience, `typ` and the time claims are required; the times are checked against the
+verifier's `clock` (`time.time` unless given one). A verified token is cached until it
 expires, so a repeated token costs a dict lookup; with a `RevocationFeed`, a token carrying an
 entitlement version older than the feed's is refused as expired, cached or not.
 """
@@ -144,6 +145,7 @@ class TokenVerifier:
         cache_size: int = 100_000,
         timeout: float = 5.0,
         on_refresh: Callable[[bool], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._algorithms = frozenset(algorithms)
         if not self._algorithms or not self._algorithms <= _ASYMMETRIC:
@@ -154,6 +156,7 @@ class TokenVerifier:
         self._audience = audience
         self._token_type = _media_type(token_type)
         self._leeway = leeway
+        self._clock = clock
         self._refresh_interval = refresh_interval
         self._cooldown = unknown_kid_cooldown
         self._own_http = http is None
@@ -214,7 +217,7 @@ class TokenVerifier:
         if cached is not None:
             claims, kid = cached
             # A key pulled from the JWKS takes its tokens with it, cached or not.
-            if kid in self._keys and time.time() <= claims.exp + self._leeway:
+            if kid in self._keys and self._clock() <= claims.exp + self._leeway:
                 self._cache.move_to_end(token)
                 self._check_current(claims)
                 return claims
@@ -255,12 +258,23 @@ class TokenVerifier:
                 algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS},
+                # The times are checked below against this verifier's clock, which may not be time.time.
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidTokenError as exc:
             raise _refusal(exc) from None
-        return _claims(payload), kid
+        claims = _claims(payload)
+        now = self._clock()
+        if claims.exp <= now - self._leeway:
+            raise TokenExpired()
+        if claims.nbf > now + self._leeway or claims.iat > now + self._leeway:
+            raise TokenNotYetValid()
+        return claims, kid
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.get(kid)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from calendar import monthrange
 from datetime import UTC, datetime
 
+from tollgate_common.clock import utcnow
+
 
 def month_key(moment: datetime) -> str:
     """`2027-01` for any moment of January 2027 in UTC; a naive moment is refused, not guessed."""
@@ -20,7 +22,7 @@ def month_key(moment: datetime) -> str:
 
 
 def this_month() -> str:
-    return month_key(datetime.now(UTC))
+    return month_key(utcnow())
 
 
 def add_months(moment: datetime, months: int) -> datetime:

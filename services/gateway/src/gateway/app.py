@@ -30,10 +30,12 @@ from gateway.stories.http_origin import HttpOrigin
 from gateway.stories.origin import DEFAULT_SAMPLES, FileOrigin, Origin
 from gateway.upstream import client_of, membership_client, settings_of
 from tollgate_client import MembershipClient, RevocationFeed, TokenVerifier
+from tollgate_common import clock
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
 from tollgate_common.problems import Problems
+from tollgate_common.sandbox_clock import following
 
 log = structlog.get_logger("gateway")
 
@@ -73,6 +75,7 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
             revocations=feed,
             refresh_interval=settings.jwks_refresh_seconds,
             leeway=settings.token_leeway_seconds,
+            clock=clock.now,
             on_refresh=lambda ok: metrics.jwks_refreshes.labels("ok" if ok else "failed").inc(),
         )
         # On the pooled client, with its timeout; the API key rides on the calls that need it.
@@ -90,15 +93,16 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
         app.state.verifier = verifier
         app.state.gatekeeper = Gatekeeper(settings, verifier, membership, free_reads, metrics)
         app.state.catalogue = Catalogue(membership, settings.offers_cache_seconds)
-        if feed is not None:
-            await feed.start()
-        await verifier.start()
-        try:
-            yield
-        finally:
-            await verifier.aclose()
+        async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
             if feed is not None:
-                await feed.aclose()
+                await feed.start()
+            await verifier.start()
+            try:
+                yield
+            finally:
+                await verifier.aclose()
+                if feed is not None:
+                    await feed.aclose()
 
 
 async def keys_fetched(app: Litestar) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from tollgate_common.settings import ServiceSettings
+from tollgate_common.settings import ClockSettings
 
 SAMPLES = "samples"
 
 
-class Settings(ServiceSettings):
+class Settings(ClockSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     port: int = 8000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
@@ -66,6 +67,7 @@ from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
 from tollgate_common.problems import Problems
+from tollgate_common.sandbox_clock import following
 from tollgate_common.words import TEMPLATE_FUNCTIONS
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
@@ -117,6 +119,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tasks.extend(asyncio.create_task(worker.run_forever()) for _ in range(settings.stripe_workers))
         if settings.stripe_workers:  # a process that works the inbox also sends gift mail
             tasks.append(asyncio.create_task(gift_mailer.run_forever()))
+
+    @contextlib.asynccontextmanager
+    async def sandbox_time(app: Litestar) -> AsyncIterator[None]:
+        # Before keys and workers start: both read the time (key ages, gift mail falling due).
+        async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
+            yield
 
     async def stop_workers() -> None:
         for task in tasks:
@@ -189,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[RequestContextMiddleware],
         # Unrouted addresses under /account are pages people typed: they get a page, not JSON.
         exception_handlers={NotFoundException: unrouted},
+        lifespan=[sandbox_time],
         on_startup=[migrate_on_start, load_keys, start_workers],
         on_shutdown=[stop_workers],
         state=State(

@@ -18,6 +18,7 @@ from litestar.plugins import CLIPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate_common.problems import TollgateError
+from tollgate_common.sandbox_clock import following
 from tollgate_common.words import money, stamp
 
 T = TypeVar("T")
@@ -27,11 +28,12 @@ def _job(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from membership.db import alchemy_config
     from membership.settings import Settings
 
-    alchemy = alchemy_config(Settings())
+    settings = Settings()
+    alchemy = alchemy_config(settings)
 
     async def go() -> T:
         try:
-            async with alchemy.get_session() as session:
+            async with following(settings.sandbox_clock_url), alchemy.get_session() as session:
                 result = await work(session)
                 await session.commit()
                 return result
@@ -341,13 +343,14 @@ def run_worker(once: bool) -> None:
 
     async def go() -> int:
         try:
-            if not once:
-                await asyncio.gather(worker.run_forever(), mailer.run_forever())
-            total = 0
-            while taken := await worker.run_once():
-                total += taken
-            await mailer.run_once()
-            return total
+            async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
+                if not once:
+                    await asyncio.gather(worker.run_forever(), mailer.run_forever())
+                total = 0
+                while taken := await worker.run_once():
+                    total += taken
+                await mailer.run_once()
+                return total
         finally:
             await alchemy.get_engine().dispose()
 
@@ -357,9 +360,16 @@ def run_worker(once: bool) -> None:
 @stripe_group.command("reconcile")
 def reconcile() -> None:
     """Walk every Stripe subscription and repair local state; report what changed."""
-    from membership.subscriptions.reconcile import reconcile_all
+    from membership.settings import Settings
+    from membership.subscriptions.reconcile import Report, reconcile_all
 
-    report = asyncio.run(reconcile_all())
+    settings = Settings()
+
+    async def go() -> Report:
+        async with following(settings.sandbox_clock_url):
+            return await reconcile_all(settings)
+
+    report = asyncio.run(go())
     click.echo(report.summary())
     for line in report.changes:
         click.echo(f"  {line}")

@@ -7,13 +7,13 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from tollgate_common.settings import ServiceSettings
+from tollgate_common.settings import ClockSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ClockSettings):
     model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore")
 
     port: int = 8001
@@ -88,6 +88,13 @@ class Settings(ServiceSettings):
     key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).
     key_encryption_secret: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _sandbox_clock_with_the_sandbox(self) -> Settings:
+        if self.sandbox_clock_url and not self.stripe_sandboxed:
+            # Real Stripe keeps real time; following a sandbox would end real members' access early.
+            raise ValueError("MEMBERSHIP_SANDBOX_CLOCK_URL is set but Stripe is real: unset one of them")
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -24,7 +24,7 @@ from stripe_sandbox import API_VERSION, __version__, clock
 from stripe_sandbox.api import not_found_handler, stripe_api
 from stripe_sandbox.controls import controls_router
 from stripe_sandbox.errors import StripeError, stripe_error_handler
-from stripe_sandbox.pages import PAGE_HANDLERS, html
+from stripe_sandbox.pages import PAGE_HANDLERS, clock_card, html
 from stripe_sandbox.settings import Settings
 from stripe_sandbox.state import Sandbox
 from stripe_sandbox.webhooks import Delivery
@@ -49,6 +49,7 @@ async def home(request: Request[Any, Any, Any]) -> Response[str]:
         "with any <code>sk_test_</code> key. "
         f"{webhooks}</p><p>Controls: <code>/_sandbox/clock</code>, <code>/_sandbox/events</code>, "
         "<code>/_sandbox/delivery</code>.</p>"
+        f"{clock_card(request.app.state.sandbox)}"
     )
     return html("Tollgate Stripe sandbox", body)
 

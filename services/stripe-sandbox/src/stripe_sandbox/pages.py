@@ -1,4 +1,4 @@
-"""The HTML pages a reader's browser sees: hosted checkout and the billing portal.
+"""The HTML pages a browser sees: hosted checkout, the billing portal, and the clock on the home page.
 
 Every page carries a banner saying this is the Stripe sandbox and that no real payment happens.
 The checkout page has one button per test card; the portal page one button per action on each
@@ -15,13 +15,13 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from stripe_sandbox import checkout, discounts, portal
+from stripe_sandbox import checkout, clock, discounts, portal
 from stripe_sandbox.errors import StripeError
 from stripe_sandbox.forms import parse_body
 from stripe_sandbox.payments import TEST_CARDS, test_card
 from stripe_sandbox.state import JSON, Sandbox
 from stripe_sandbox.subscriptions import period
-from tollgate_common.words import count, day, from_timestamp, money
+from tollgate_common.words import count, day, duration, from_timestamp, money, stamp
 
 BANNER = "Stripe sandbox: this is not Stripe. No real payment happens and no card is ever charged."
 _STYLE = """
@@ -264,4 +264,41 @@ async def checkout_promotion_code(
     return Redirect(f"/checkout/{session_id}", status_code=303)
 
 
-PAGE_HANDLERS = [checkout_page, checkout_pay, checkout_promotion_code, portal_page, portal_action]
+# The clock, as a person moves it: a form on the home page (the same as POST /_sandbox/clock/advance).
+
+MAX_DAYS = 3660
+
+
+def clock_card(sb: Sandbox) -> str:
+    ahead = sb.data["clock_offset"]
+    moved = f", {escape(duration(ahead))} ahead of the real time" if ahead >= 1 else ""
+    return (
+        "<div class='card'><h2>The clock</h2>"
+        f"<p role='status'>It is {escape(stamp(from_timestamp(sb.now()), seconds=False))} "
+        f"on the sandbox clock{moved}.</p>"
+        "<form method='post' action='/clock'>"
+        f"<label>Days to move it forward <input name='days' type='number' min='1' max='{MAX_DAYS}' "
+        "value='7' required></label><button type='submit'>Move the clock forward</button></form>"
+        "<p class='note'>Renewals, trial ends and retries fall due on the way. The membership and "
+        "gateway that <code>make run</code> starts follow this clock: gifts and comps end, tokens "
+        "expire and the free-story month turns with it. It never moves back.</p></div>"
+    )
+
+
+@post("/clock", include_in_schema=False, status_code=303)
+async def move_clock(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+    sb: Sandbox = request.app.state.sandbox
+    form = parse_body(request.headers.get("content-type", ""), await request.body())
+    try:
+        days = float(str(form.get("days", "")))
+    except ValueError:
+        days = 0.0
+    if not 1 <= days <= MAX_DAYS:  # also refuses nan
+        problem = f"<p class='error'>Give a number of days from 1 to {MAX_DAYS}.</p>"
+        return html("The clock", problem + clock_card(sb), 400)
+    async with sb.action():
+        clock.advance(sb, days * 86400)
+    return Redirect("/", status_code=303)
+
+
+PAGE_HANDLERS = [checkout_page, checkout_pay, checkout_promotion_code, portal_page, portal_action, move_clock]

@@ -1,9 +1,7 @@
-"""The current time, in UTC, from one place."""
+"""The current time, in UTC, from one place: the wall clock, or the followed sandbox's in development."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from tollgate_common.clock import utcnow
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["utcnow"]

@@ -87,6 +87,16 @@ class SessionService:
             reader_session.last_seen_at = now
         return reader_session, refresh
 
+    def keep_alive(self, reader_session: ReaderSession) -> bool:
+        """A session in use lives on: past half its life, it gets a whole one again (True then, so
+        the caller sets its cookie again too). A reader who reads every week is never signed out."""
+        now = utcnow()
+        life = timedelta(days=self.settings.session_days)
+        if reader_session.expires_at - now >= life / 2:
+            return False
+        reader_session.expires_at = now + life
+        return True
+
     async def rotate(self, token: str | None) -> IssuedSession:
         reader_session, refresh = await self.authenticate(token)
         now = utcnow()

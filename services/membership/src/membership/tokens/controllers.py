@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 
-from membership.sessions.cookies import reader_cookie
+from membership.lib.clock import utcnow
+from membership.sessions.cookies import reader_cookie, session_cookie
 from membership.sessions.models import ReaderSession
+from membership.sessions.services import SessionService
 from membership.settings import Settings
 from membership.tokens.keyring import KeyRing
 from membership.tokens.schemas import AccessTokenOut, Jwks
@@ -22,15 +24,20 @@ class TokenApi(Controller):
     @post("/token", status_code=200, summary="An access token for this session (also set as a cookie)")
     async def token(
         self,
+        request: Request[Any, Any, Any],
         current_session: NamedDependency[ReaderSession],
+        sessions: NamedDependency[SessionService],
         tokens: NamedDependency[TokenService],
         settings: NamedDependency[Settings],
     ) -> Response[AccessTokenOut]:
         issued = await tokens.issue(current_session.reader, current_session.id)
-        seconds = max(0, int(issued.expires_at.timestamp() - datetime.now().timestamp()))
+        seconds = max(0, int(issued.expires_at.timestamp() - utcnow().timestamp()))
         body = AccessTokenOut(issued.token, "Bearer", seconds, issued.expires_at, issued.keys, issued.version)
-        cookie = reader_cookie(settings, settings.access_cookie, issued.token, seconds)
-        return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
+        cookies = [reader_cookie(settings, settings.access_cookie, issued.token, seconds)]
+        # The gateway asks for a token every few minutes of reading: the session lives on with it.
+        if sessions.keep_alive(current_session):
+            cookies.append(session_cookie(settings, request.cookies[settings.session_cookie]))
+        return Response(body, cookies=cookies, headers={"cache-control": "no-store"})
 
 
 class JwksApi(Controller):

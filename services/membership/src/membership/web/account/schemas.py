@@ -50,6 +50,17 @@ class SessionView(msgspec.Struct, frozen=True):
     current: bool
 
 
+class ReceivedGiftView(msgspec.Struct, frozen=True):
+    """A gift the reader redeemed, and how it stands: "until 7 January 2027", "ended on ..."."""
+
+    tier_name: str
+    where: str
+    length: str  # "1 month"
+    giver: str
+    state: str
+    ended: bool
+
+
 class AccountView(msgspec.Struct, frozen=True):
     name: str
     email: str
@@ -59,3 +70,4 @@ class AccountView(msgspec.Struct, frozen=True):
     sessions: list[SessionView]
     has_billing: bool
     publishing: list[PublishingView]
+    gifts_received: list[ReceivedGiftView]

@@ -1,4 +1,5 @@
-"""Gathering the reader's account page: subscriptions, entitlements, free stories and sessions.
+"""Gathering the reader's account page: subscriptions, entitlements, free stories, gifts received
+and sessions.
 
 A handful of queries whatever the reader has: publication names for every tier and key in one,
 this month's free stories across publications in one (only those the reader has used; the others
@@ -12,6 +13,7 @@ from uuid import UUID
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.gifts.models import Gift, GiftState, RedeemedAs
 from membership.grants.services import GrantService
 from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
@@ -30,11 +32,12 @@ from membership.web.account.schemas import (
     EntitlementView,
     FreeStoriesView,
     PublishingView,
+    ReceivedGiftView,
     SessionView,
     SubscriptionView,
 )
 from membership.web.account.words import device, entitlement_name, source_words, subscription_state
-from tollgate_common.words import day, day_and_time, money
+from tollgate_common.words import count, day, day_and_time, money
 
 PLATFORM = "Tollgate, on every publication"
 
@@ -51,8 +54,14 @@ class AccountService:
     async def page(self, reader: Reader, current: ReaderSession) -> AccountView:
         subs = await self.subscriptions.of_reader(reader.id)
         grants = await self.grants.live(reader.id)
+        received = list(
+            await self.db.scalars(
+                select(Gift).where(Gift.redeemed_by_id == reader.id).order_by(Gift.redeemed_at.desc())
+            )
+        )
         names = await self._publication_names(
-            {s.tier.publication_id for s in subs if s.tier.publication_id is not None},
+            {s.tier.publication_id for s in subs if s.tier.publication_id is not None}
+            | {g.tier.publication_id for g in received if g.tier.publication_id is not None},
             {g.key.removeprefix("pub:").partition(":")[0] for g in grants if g.key.startswith("pub:")},
         )
         by_id, by_slug = names
@@ -88,7 +97,45 @@ class AccountService:
                 PublishingView(slug=p.slug, name=p.name, role=role.value)
                 for p, role in await PublicationService(self.db).staffed_by(reader.id)
             ],
+            gifts_received=await self._gifts_received(received, by_id),
         )
+
+    async def _gifts_received(self, gifts: list[Gift], names: dict[UUID, str]) -> list[ReceivedGiftView]:
+        if not gifts:
+            return []
+        givers = dict(
+            (
+                await self.db.execute(
+                    select(Reader.id, Reader.email).where(Reader.id.in_({g.buyer_id for g in gifts}))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        now = utcnow()
+        views = []
+        for gift in gifts:
+            ended = gift.state is GiftState.REFUNDED or (gift.ends_at is not None and gift.ends_at <= now)
+            if gift.state is GiftState.REFUNDED:
+                state = f"ended on {day(gift.refunded_at)}, when it was refunded"
+            elif ended:
+                state = f"ended on {day(gift.ends_at)}"
+            elif gift.redeemed_as is RedeemedAs.TRIAL_EXTENSION:
+                state = f"free time on your subscription until {day(gift.ends_at)}"
+            else:
+                state = f"until {day(gift.ends_at)}"
+            where = names.get(gift.tier.publication_id, "") if gift.tier.publication_id else PLATFORM
+            views.append(
+                ReceivedGiftView(
+                    tier_name=gift.tier.name,
+                    where=where,
+                    length=count(gift.months, "month"),
+                    giver=givers.get(gift.buyer_id, "a reader"),
+                    state=state,
+                    ended=ended,
+                )
+            )
+        return views
 
     async def _publication_names(
         self, ids: set[UUID], slugs: set[str]
