@@ -228,6 +228,37 @@ async def test_reconcile_deactivates_an_archived_offers_code_that_came_back_to_l
     assert (await sdk.v1.promotion_codes.retrieve_async(code.id)).active is False
 
 
+async def test_reconcile_makes_a_deleted_coupon_again_and_reactivates_a_code(stack: Stack) -> None:
+    owner, slug, tier = await tier_with_owner(stack)
+    deleted = await make_offer(owner, slug, tier, code=f"GONE-{slug[-6:].upper()}", max_redemptions=5)
+    paused = await make_offer(owner, slug, tier, code=f"OFF-{slug[-6:].upper()}")
+    reader = await stack.reader()
+    await subscribe_through(stack, reader, tier["prices"][0]["id"], deleted["code"])  # one of the five
+    sdk = stack.sdk()
+    [gone] = (await sdk.v1.promotion_codes.list_async({"code": deleted["code"]})).data
+    old_coupon = gone.promotion.coupon
+    assert isinstance(old_coupon, str)
+    await sdk.v1.coupons.delete_async(old_coupon)  # a publisher tidying Stripe's dashboard
+    [off] = (await sdk.v1.promotion_codes.list_async({"code": paused["code"]})).data
+    await sdk.v1.promotion_codes.update_async(off.id, {"active": False})
+
+    report = await reconcile_all(stack.settings, show_progress=False)
+    assert f"offer {deleted['code']}: its coupon was deleted at Stripe; made again" in report.changes
+    assert f"offer {paused['code']}: its promotion code was inactive at Stripe; reactivated" in report.changes
+    assert (await sdk.v1.promotion_codes.retrieve_async(off.id)).active is True
+    [made] = (await sdk.v1.promotion_codes.list_async({"code": deleted["code"], "active": True})).data
+    assert made.id != gone.id and made.promotion.coupon != old_coupon
+    coupon = await sdk.v1.coupons.retrieve_async(str(made.promotion.coupon))
+    assert coupon.percent_off == 50 and coupon.max_redemptions == 4  # the redemptions it had left
+    assert (await reconcile_all(stack.settings, show_progress=False)).changes == []  # and now it agrees
+
+    # The code works again: a new reader pays the discounted price through it.
+    again = await subscribe_through(stack, await stack.reader(), tier["prices"][0]["id"], deleted["code"])
+    assert again["checkout"]["discounts"][0]["promotion_code"] == made.id
+    listed = (await owner.get(f"/api/publications/{slug}/offers")).json()
+    assert [o["redemptions"] for o in listed if o["offer"]["id"] == deleted["id"]] == [2]
+
+
 async def test_a_discount_that_keeps_the_tiers_trial_says_so_but_a_retention_offer_does_not(
     stack: Stack,
 ) -> None:

@@ -261,6 +261,7 @@ class StripeApi:
         self,
         *,
         offer_id: str,
+        replacing: str | None = None,
         name: str,
         percent_off: int | None,
         amount_off: int | None,
@@ -289,14 +290,28 @@ class StripeApi:
             params["redeem_by"] = int(redeem_by.timestamp())
         coupon = await self._call(
             "coupons.create",
-            self.client.v1.coupons.create_async(params, {"idempotency_key": f"offer-{offer_id}-coupon"}),
+            self.client.v1.coupons.create_async(
+                params, {"idempotency_key": _offer_key(offer_id, "coupon", replacing)}
+            ),
         )
         return str(coupon.id)
+
+    async def coupon_exists(self, coupon_id: str) -> bool:
+        """False once the coupon is deleted at Stripe (a publisher tidying the Stripe dashboard)."""
+        try:
+            await self._call("coupons.retrieve", self.client.v1.coupons.retrieve_async(coupon_id))
+        except PaymentProviderError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
+                return False
+            raise
+        return True
 
     async def create_promotion_code(
         self,
         *,
         offer_id: str,
+        replacing: str | None = None,
         coupon: str,
         code: str,
         max_redemptions: int | None,
@@ -314,7 +329,7 @@ class StripeApi:
         promotion = await self._call(
             "promotion_codes.create",
             self.client.v1.promotion_codes.create_async(
-                params, {"idempotency_key": f"offer-{offer_id}-promotion-code"}
+                params, {"idempotency_key": _offer_key(offer_id, "promotion-code", replacing)}
             ),
         )
         return str(promotion.id)
@@ -326,9 +341,12 @@ class StripeApi:
         return bool(promotion.active)
 
     async def deactivate_promotion_code(self, promotion_code_id: str) -> None:
+        await self.set_promotion_code_active(promotion_code_id, active=False)
+
+    async def set_promotion_code_active(self, promotion_code_id: str, *, active: bool) -> None:
         await self._call(
             "promotion_codes.update",
-            self.client.v1.promotion_codes.update_async(promotion_code_id, {"active": False}),
+            self.client.v1.promotion_codes.update_async(promotion_code_id, {"active": active}),
         )
 
     async def apply_coupon(self, subscription_id: str, coupon: str) -> RemoteSubscription:
@@ -505,3 +523,8 @@ def subscription_of_invoice(invoice: dict[str, Any]) -> str | None:
     if isinstance(found, dict):
         found = found.get("id")
     return str(found) if found else None
+
+
+def _offer_key(offer_id: str, what: str, replacing: str | None) -> str:
+    """One creation per offer, and one more for each coupon that had to be replaced."""
+    return f"offer-{offer_id}-{what}" + (f"-replacing-{replacing}" if replacing else "")

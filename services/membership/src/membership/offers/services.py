@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
-from membership.lib.stripe_client import StripeApi
+from membership.lib.stripe_client import PaymentProviderError, StripeApi
 from membership.offers.models import Offer, OfferAudience, OfferDuration, OfferKind
 from membership.plans.models import Price, Tier
 from membership.readers.models import Reader
@@ -145,28 +145,36 @@ class OfferService:
             raise Conflict(f"The code {offer.code} is taken; choose another.") from exc
         await self.db.refresh(offer, ["tier"])
         if offer.kind is not OfferKind.FREE_TRIAL:
-            offer.stripe_coupon_id = await self.stripe.create_coupon(
-                offer_id=str(offer.id),
-                name=offer.name,
-                percent_off=offer.percent_off,
-                amount_off=offer.amount_off,
-                currency=offer.currency,
-                duration=offer.duration.value,
-                duration_in_months=offer.duration_in_months,
-                max_redemptions=offer.max_redemptions,
-                redeem_by=offer.ends_at,
-                product=tier.stripe_product_id,
-            )
-            if offer.audience is not OfferAudience.RETENTION:
-                offer.stripe_promotion_code_id = await self.stripe.create_promotion_code(
-                    offer_id=str(offer.id),
-                    coupon=offer.stripe_coupon_id,
-                    code=offer.code,
-                    max_redemptions=offer.max_redemptions,
-                    expires_at=offer.ends_at,
-                )
+            await self._mirror(offer, tier.stripe_product_id, offer.max_redemptions)
         await self.db.flush()
         return offer
+
+    async def _mirror(
+        self, offer: Offer, product: str, max_redemptions: int | None, *, replacing: str | None = None
+    ) -> None:
+        """The offer's coupon at Stripe, and its promotion code unless only offered at cancellation."""
+        offer.stripe_coupon_id = await self.stripe.create_coupon(
+            offer_id=str(offer.id),
+            replacing=replacing,
+            name=offer.name,
+            percent_off=offer.percent_off,
+            amount_off=offer.amount_off,
+            currency=offer.currency,
+            duration=offer.duration.value,
+            duration_in_months=offer.duration_in_months,
+            max_redemptions=max_redemptions,
+            redeem_by=offer.ends_at,
+            product=product,
+        )
+        if offer.audience is not OfferAudience.RETENTION:
+            offer.stripe_promotion_code_id = await self.stripe.create_promotion_code(
+                offer_id=str(offer.id),
+                replacing=replacing,
+                coupon=offer.stripe_coupon_id,
+                code=offer.code,
+                max_redemptions=max_redemptions,
+                expires_at=offer.ends_at,
+            )
 
     async def archive(self, offer: Offer) -> Offer:
         """No new redemptions; members keep the discount they have (the coupon stays)."""
@@ -177,7 +185,9 @@ class OfferService:
         return offer
 
     async def reconcile(self) -> list[str]:
-        """Make Stripe agree with our offers: an archived offer's code is not redeemable there."""
+        """Make Stripe agree with our offers, which are the truth: an archived offer's code is not
+        redeemable there; an open offer's coupon exists (made again if it was deleted, for the
+        redemptions it has left) and its code is active."""
         repaired = []
         archived = await self.db.scalars(
             select(Offer).where(Offer.archived_at.is_not(None), Offer.stripe_promotion_code_id.is_not(None))
@@ -187,7 +197,38 @@ class OfferService:
             if await self.stripe.promotion_code_active(offer.stripe_promotion_code_id):
                 await self.stripe.deactivate_promotion_code(offer.stripe_promotion_code_id)
                 repaired.append(f"offer {offer.code}: promotion code deactivated again")
+        now = utcnow()
+        live = await self.db.scalars(
+            select(Offer).where(Offer.archived_at.is_(None), Offer.stripe_coupon_id.is_not(None))
+        )
+        for offer in list(live):
+            if not self.is_open(offer, now):
+                continue
+            if line := await self._repair(offer):
+                repaired.append(f"offer {offer.code}: {line}")
         return repaired
+
+    async def _repair(self, offer: Offer) -> str | None:
+        assert offer.stripe_coupon_id is not None
+        if not await self.stripe.coupon_exists(offer.stripe_coupon_id):
+            left = None
+            if offer.max_redemptions is not None:
+                left = offer.max_redemptions - (await self.redemptions([offer.id])).get(offer.id, (0, 0))[0]
+                if left < 1:
+                    return None  # taken up: nothing more to redeem, so nothing to make again
+            product = offer.tier.stripe_product_id
+            if product is None or offer.tier.archived_at is not None:
+                return None
+            await self._mirror(offer, product, left, replacing=offer.stripe_coupon_id)
+            return "its coupon was deleted at Stripe; made again"
+        promotion = offer.stripe_promotion_code_id
+        if promotion is not None and not await self.stripe.promotion_code_active(promotion):
+            try:
+                await self.stripe.set_promotion_code_active(promotion, active=True)
+            except PaymentProviderError as exc:
+                return f"its promotion code is inactive at Stripe and cannot be reactivated ({exc.detail})"
+            return "its promotion code was inactive at Stripe; reactivated"
+        return None
 
     async def by_code(self, code: str) -> Offer:
         offer = await self.db.scalar(select(Offer).where(Offer.code == code.strip().upper()))
