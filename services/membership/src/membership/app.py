@@ -59,10 +59,12 @@ from membership.web.dashboard.offers import OfferPages
 from membership.web.dashboard.overview import OverviewPages
 from membership.web.dashboard.staff import StaffPages
 from membership.web.dashboard.tiers import TierPages
+from membership.web.dashboard.webhooks import WebhookPages
 from membership.web.gifts import GiftAccountPages
 from membership.web.offers import OfferAccountPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
+from membership.webhooks.controllers import PublicationWebhookApi
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
@@ -176,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PublicationCancellationApi,
         MyFriendLinkApi,
         StatsApi,
+        PublicationWebhookApi,
         OverviewPages,
         TierPages,
         MemberPages,
@@ -185,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         OfferPages,
         CancellationPages,
         StaffPages,
+        WebhookPages,
         ExportPages,
     ]
     if settings.dev_pages:

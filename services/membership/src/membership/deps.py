@@ -36,6 +36,7 @@ from membership.subscriptions.services import SubscriptionService
 from membership.tokens.keyring import KeyRing
 from membership.tokens.services import InvalidAccessToken, TokenService
 from membership.unlocks.services import UnlockService
+from membership.webhooks.services import WebhookService
 
 
 def provide_settings(state: State) -> Settings:
@@ -159,6 +160,12 @@ def provide_unlocks(db_session: NamedDependency[AsyncSession]) -> UnlockService:
     return UnlockService(db_session)
 
 
+def provide_webhooks(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> WebhookService:
+    return WebhookService(db_session, settings)
+
+
 async def provide_current_session(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -231,4 +238,5 @@ dependencies: dict[str, Provide] = {
     "gifts": Provide(provide_gifts, sync_to_thread=False),
     "offers": Provide(provide_offers, sync_to_thread=False),
     "retention": Provide(provide_retention, sync_to_thread=False),
+    "webhooks": Provide(provide_webhooks, sync_to_thread=False),
 }

@@ -54,6 +54,7 @@ SECTIONS = {
     "offers": "Offers",
     "cancellations": "Cancellations",
     "staff": "Staff and keys",
+    "webhooks": "Webhooks",
     "exports": "Exports",
 }
 
