@@ -37,6 +37,7 @@ fmt: env
 # Benchmarks need Debian's wrk (apt-get install wrk) and write their figures into README.md.
 bench: env
 	$(UV) run --no-sync python -m bench.webhooks
+	$(UV) run --no-sync python -m bench.deliveries
 	$(UV) run --no-sync python -m bench.tokens
 	$(UV) run --no-sync python -m bench.access_check
 	$(UV) run --no-sync python -m bench.gateway

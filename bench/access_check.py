@@ -24,13 +24,13 @@ import asyncpg
 import httpx
 
 from bench.ports import free_port
+from bench.postgres import POSTGRES, admin
 from bench.readme import write_section
 from membership.apikeys.services import ApiKeyService
 from membership.db import alchemy_config, migrate
 from membership.settings import Settings
 from tollgate_common.logging import configure_logging
 
-POSTGRES = os.environ.get("TOLLGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SIZES = [(10_000, 30_000), (1_000_000, 3_000_000)]
 KEYS = ["member", *(f"pub:p{i}" for i in range(50))]
 
@@ -162,14 +162,6 @@ def serve_membership(settings: Settings, port: int) -> subprocess.Popen[bytes]:
             server.kill()
             raise RuntimeError("membership did not start")
         time.sleep(0.2)
-
-
-async def admin(query: str) -> None:
-    conn = await asyncpg.connect(POSTGRES)
-    try:
-        await conn.execute(query)
-    finally:
-        await conn.close()
 
 
 def main() -> None:

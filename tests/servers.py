@@ -62,10 +62,11 @@ class Billing:
 
 @contextmanager
 def serve_billing(
-    database_url: str, data_dir: Path, *, public_url: str | None = None, workers: int = 2
+    database_url: str, data_dir: Path, *, public_url: str | None = None, workers: int = 2, **overrides: object
 ) -> Iterator[Billing]:
     """Membership on the test database talking to a sandbox through stripe-python, webhooks signed
-    with a secret made now; `public_url` is membership's own address unless a gateway fronts it."""
+    with a secret made now; `public_url` is membership's own address unless a gateway fronts it;
+    `overrides` are more membership settings."""
     from membership.app import create_app as create_membership
     from stripe_sandbox.app import create_app as create_sandbox
     from stripe_sandbox.settings import Settings as SandboxSettings
@@ -87,6 +88,7 @@ def serve_billing(
         stripe_workers=workers,
         # Every test signs in new readers from 127.0.0.1; the limit itself is tested on its own app.
         signin_rate_per_address=100_000,
+        **overrides,
     )
     sandbox = create_sandbox(
         SandboxSettings(

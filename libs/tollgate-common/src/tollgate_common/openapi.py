@@ -17,6 +17,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.file_system import BaseLocalFileSystem
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import PathItem, Reference
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
 from litestar.types.file_types import FileInfo
@@ -56,8 +57,15 @@ def swagger_assets() -> Router:
     )
 
 
-def api_docs(title: str, version: str, description: str | None = None) -> tuple[OpenAPIConfig, Router]:
-    """The OpenAPI config (Swagger at `/schema` and `/schema/swagger`) and the route for its assets."""
+def api_docs(
+    title: str,
+    version: str,
+    description: str | None = None,
+    *,
+    webhooks: dict[str, PathItem | Reference] | None = None,
+) -> tuple[OpenAPIConfig, Router]:
+    """The OpenAPI config (Swagger at `/schema` and `/schema/swagger`) and the route for its assets;
+    `webhooks` documents what the service sends (OpenAPI 3.1's webhooks)."""
     swagger = SwaggerRenderPlugin(
         js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
         css_url=f"{ASSETS_PATH}/swagger-ui.css",
@@ -70,5 +78,6 @@ def api_docs(title: str, version: str, description: str | None = None) -> tuple[
         description=description,
         path=SCHEMA_PATH,
         render_plugins=[swagger],
+        webhooks=webhooks,
     )
     return config, swagger_assets()

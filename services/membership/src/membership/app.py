@@ -30,6 +30,7 @@ from membership.friendlinks.controllers import (
 )
 from membership.gifts.controllers import GiftApi, PublicationGiftApi
 from membership.gifts.worker import GiftMailer
+from membership.lib.metrics import Backlog, Metrics, RequestMetrics, metrics_endpoint
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
 from membership.members.controllers import MemberApi
@@ -42,6 +43,7 @@ from membership.settings import Settings
 from membership.signin.controllers import SignInApi
 from membership.stats.controllers import StatsApi
 from membership.stripe_events.controllers import StripeWebhook
+from membership.stripe_events.models import EventStatus, StripeEvent
 from membership.stripe_events.worker import InboxWorker
 from membership.subscriptions.controllers import BillingApi, MySubscriptionsApi, TrialApi
 from membership.tokens.controllers import JwksApi, TokenApi
@@ -65,6 +67,8 @@ from membership.web.offers import OfferAccountPages
 from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
 from membership.webhooks.controllers import PublicationWebhookApi
+from membership.webhooks.openapi import webhook_docs
+from membership.webhooks.worker import WebhookWorker
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
 from tollgate_common.openapi import api_docs
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     worker = InboxWorker(alchemy, settings, stripe_api)
     gift_mailer = GiftMailer(alchemy, settings, stripe_api)
     keyring = KeyRing(alchemy, settings)
+    metrics = Metrics(Backlog(StripeEvent.status, StripeEvent.received_at, waiting=EventStatus.PENDING))
     tasks: list[asyncio.Task[None]] = []
 
     async def database_ready(app: Litestar) -> None:
@@ -121,6 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tasks.extend(asyncio.create_task(worker.run_forever()) for _ in range(settings.stripe_workers))
         if settings.stripe_workers:  # a process that works the inbox also sends gift mail
             tasks.append(asyncio.create_task(gift_mailer.run_forever()))
+        webhooks = WebhookWorker(alchemy, settings, metrics)
+        tasks.extend(asyncio.create_task(webhooks.run_forever()) for _ in range(settings.webhook_workers))
 
     @contextlib.asynccontextmanager
     async def sandbox_time(app: Litestar) -> AsyncIterator[None]:
@@ -140,10 +147,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "Tollgate membership",
         "0.1.0",
         "Readers, sign-in, sessions, publications, API keys, tiers, Stripe billing, grants, "
-        "free unlocks, friend links.",
+        "free unlocks, friend links, gifts, offers, and the webhooks membership sends.",
+        webhooks=webhook_docs(),
     )
     handlers: list[ControllerRouterHandler] = [
         health_router({"database": database_ready}),
+        metrics_endpoint,
         api_docs_assets,
         SignInApi,
         SignInPages,
@@ -194,7 +203,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.dev_pages:
         handlers.extend([DevOutbox, OutboxPage])
 
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         plugins=[SQLAlchemyPlugin(config=alchemy), MembershipCLI(), Problems()],
         dependencies=dependencies,
@@ -212,6 +221,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "stripe_worker": worker,
                 "gift_mailer": gift_mailer,
                 "keyring": keyring,
+                "metrics": metrics,
             }
         ),
         request_max_body_size=settings.max_body_bytes,
@@ -223,3 +233,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Around the router, not as route middleware: Litestar runs that only once a route matched.
+    app.asgi_handler = RequestMetrics(app.asgi_handler, metrics)
+    return app

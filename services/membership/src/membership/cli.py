@@ -329,27 +329,33 @@ def replay_events(event_ids: tuple[str, ...], all_failed: bool) -> None:
 @stripe_group.command("worker")
 @click.option("--once", is_flag=True, help="Process what is due now, then exit.")
 def run_worker(once: bool) -> None:
-    """Process the webhook inbox and send gift mail that falls due (any number may run at once)."""
+    """Process the Stripe inbox, send gift mail that falls due and deliver outgoing webhooks
+    (any number may run at once)."""
     from membership.db import alchemy_config
     from membership.gifts.worker import GiftMailer
     from membership.lib.stripe_client import StripeApi
     from membership.settings import Settings
     from membership.stripe_events.worker import InboxWorker
+    from membership.webhooks.worker import WebhookWorker
 
     settings = Settings()
     alchemy = alchemy_config(settings)
     worker = InboxWorker(alchemy, settings, StripeApi(settings))
     mailer = GiftMailer(alchemy, settings, StripeApi(settings))
+    webhooks = WebhookWorker(alchemy, settings)
 
     async def go() -> int:
         try:
             async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
                 if not once:
-                    await asyncio.gather(worker.run_forever(), mailer.run_forever())
+                    await asyncio.gather(worker.run_forever(), mailer.run_forever(), webhooks.run_forever())
                 total = 0
                 while taken := await worker.run_once():
                     total += taken
                 await mailer.run_once()
+                while await webhooks.run_once():
+                    pass
+                await webhooks.sender.aclose()
                 return total
         finally:
             await alchemy.get_engine().dispose()

@@ -84,6 +84,18 @@ class Settings(ClockSettings):
     gift_mail_seconds: float = Field(default=60.0, gt=0)
     # A redeemed gift's recipient is asked to subscribe this many days before it ends.
     gift_reminder_days: int = Field(default=7, ge=1)
+    # Outgoing webhooks (Standard Webhooks): senders inside this process (0: `membership stripe
+    # worker` sends them), how often the outbox is looked at, a claimed message's lease, the timeout.
+    webhook_workers: int = Field(default=1, ge=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_lease_seconds: float = Field(default=120.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The wait before each retry of a failed delivery (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+    # 14 h, 20 h, 24 h, as Svix does); after the last the message has failed.
+    webhook_retry_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    # None: deliveries to loopback, private and link-local addresses are refused in production
+    # only (a local receiver works in development and tests).
+    webhook_private_addresses: bool | None = None
     # Signing keys are reloaded this often in the background (a rotation by another process).
     key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).
@@ -133,6 +145,14 @@ class Settings(ClockSettings):
     def uses_outbox(self) -> bool:
         """No SMTP server configured: mail lands in the local outbox developers and tests read."""
         return not self.smtp_host
+
+    @property
+    def webhooks_to_private_addresses(self) -> bool:
+        return (
+            not self.is_production
+            if self.webhook_private_addresses is None
+            else self.webhook_private_addresses
+        )
 
     @property
     def dev_pages(self) -> bool:

@@ -16,6 +16,7 @@ from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import StripeCustomer, Subscription
 from membership.tokens.models import SigningKey
 from membership.unlocks.models import Unlock, UnlockQuota
+from membership.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiKey",
@@ -40,4 +41,7 @@ __all__ = [
     "Tier",
     "Unlock",
     "UnlockQuota",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

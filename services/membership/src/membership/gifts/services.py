@@ -34,6 +34,8 @@ from membership.settings import Settings
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import SubscriptionService
 from membership.subscriptions.states import SubscriptionStatus
+from membership.webhooks.events import EventType, gift_data
+from membership.webhooks.services import Outbox
 from tollgate_common.months import add_months
 from tollgate_common.problems import BadRequest, Conflict, NotFound
 from tollgate_common.words import count, day, money
@@ -361,6 +363,12 @@ class GiftService:
                 note=f"gift of {length_words(gift.months)}",
             )
         gift.state, gift.redeemed_at, gift.redeemed_by_id = GiftState.REDEEMED, now, reader.id
+        await Outbox(self.db).emit(
+            EventType.GIFT_REDEEMED,
+            gift_data(gift),
+            publication_ids=[tier.publication_id],
+            reader_id=reader.id,
+        )
         log.info(
             "gift redeemed", gift_id=str(gift.id), reader_id=str(reader.id), redeemed_as=gift.redeemed_as
         )

@@ -21,6 +21,8 @@ from membership.grants.models import EntitlementChange, Grant
 from membership.grants.states import GrantSource
 from membership.lib.clock import utcnow
 from membership.readers.models import Reader
+from membership.webhooks.events import EventType, iso, member_data, publication_of
+from membership.webhooks.services import Outbox
 
 FEED_LOCK = 7_320_001  # the advisory lock id that orders the revocation feed
 
@@ -119,15 +121,56 @@ class GrantService:
         """
         now = utcnow()
         before = await self.effective(reader_id, now)
+        ever = await self.publications_ever(reader_id)
         changed = False
         for spec in sources:
             changed |= await self._sync_one(reader_id, spec, now)
         if not changed:
             return False
         await self.db.flush()
-        if await self.effective(reader_id, now) != before:
-            await self.bump_version(reader_id)
+        after = await self.effective(reader_id, now)
+        if after != before:
+            version = await self.bump_version(reader_id)
+            await self._announce(reader_id, before, after, version, ever)
         return True
+
+    async def publications_ever(self, reader_id: UUID) -> set[str | None]:
+        """The publications (slugs; None for platform keys) the reader has had any grant for."""
+        keys = await self.db.scalars(select(Grant.key).where(Grant.reader_id == reader_id).distinct())
+        return {publication_of(key) for key in keys}
+
+    async def _announce(
+        self, reader_id: UUID, before: Effective, after: Effective, version: int, ever: set[str | None]
+    ) -> None:
+        """The webhooks of a change in what the reader's tokens carry, in this transaction."""
+        reader = await self.db.get(Reader, reader_id)
+        if reader is None:
+            return
+        outbox = Outbox(self.db)
+        granted = {k for k, end in after.now.items() if k not in before.now or before.now[k] != end}
+        revoked = before.now.keys() - after.now.keys()
+        for key in sorted(granted):
+            data = {
+                "reader_id": str(reader_id),
+                "key": key,
+                "ends_at": iso(after.now[key]),
+                "version": version,
+            }
+            await outbox.emit(
+                EventType.ENTITLEMENT_GRANTED, data, slugs=[publication_of(key)], reader_id=reader_id
+            )
+        for key in sorted(revoked):
+            data = {"reader_id": str(reader_id), "key": key, "version": version}
+            await outbox.emit(
+                EventType.ENTITLEMENT_REVOKED, data, slugs=[publication_of(key)], reader_id=reader_id
+            )
+        member = member_data(reader, version)
+        for slug in sorted({publication_of(k) for k in granted} - ever, key=str):
+            await outbox.emit(EventType.MEMBER_CREATED, member, slugs=[slug], reader_id=reader_id)
+        touched = {publication_of(k) for k in granted | revoked}
+        touched |= {publication_of(key) for key, _, _ in after.later ^ before.later}
+        if touched:
+            await outbox.state_changed(reader_id, slugs=touched)
 
     async def _sync_one(self, reader_id: UUID, spec: SourceGrants, now: datetime) -> bool:
         """`live=False` ends the source's grants now; `revoke=True` also marks them revoked (a

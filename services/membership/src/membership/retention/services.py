@@ -19,6 +19,8 @@ from membership.retention.models import Cancellation, CancelOutcome, CancelReaso
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.services import SubscriptionService
 from membership.subscriptions.states import SubscriptionStatus
+from membership.webhooks.events import EventType, subscription_data
+from membership.webhooks.services import Outbox
 from tollgate_common.problems import BadRequest, Conflict
 
 REASONS = {
@@ -105,6 +107,12 @@ class RetentionService:
             sub.stripe_subscription_id, offer.stripe_coupon_id
         )
         await self.subscriptions.sync(remote.id, remote=remote)
+        await Outbox(self.db).emit(
+            EventType.OFFER_REDEEMED,
+            {"offer_id": str(offer.id), **subscription_data(sub)},
+            publication_ids=[sub.tier.publication_id],
+            reader_id=sub.reader_id,
+        )
         self.db.add(
             Cancellation(
                 subscription_id=sub.id,

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.grants.services import GrantService
 from membership.readers.models import Reader
 from membership.readers.schemas import ReaderOut, ReaderUpdate
 from membership.sessions.cookies import cleared_cookie, signed_in
@@ -17,6 +18,8 @@ from membership.sessions.models import ReaderSession
 from membership.sessions.schemas import SessionOut, SignedIn, SignedOut
 from membership.sessions.services import RefreshTokenReused, SessionService
 from membership.settings import Settings
+from membership.webhooks.events import EventType, member_data
+from membership.webhooks.services import Outbox
 
 
 class AccountApi(Controller):
@@ -28,8 +31,19 @@ class AccountApi(Controller):
         return ReaderOut.of(reader)
 
     @patch("/", summary="Change my display name")
-    async def update(self, data: JSONBody[ReaderUpdate], reader: NamedDependency[Reader]) -> ReaderOut:
-        reader.display_name = data.display_name.strip() or reader.display_name
+    async def update(
+        self,
+        data: JSONBody[ReaderUpdate],
+        reader: NamedDependency[Reader],
+        db_session: NamedDependency[AsyncSession],
+    ) -> ReaderOut:
+        name = data.display_name.strip() or reader.display_name
+        if name != reader.display_name:
+            reader.display_name = name
+            # The publications the reader is (or was) a member of hear of it: member.updated.
+            where = await GrantService(db_session).publications_ever(reader.id)
+            member = member_data(reader, reader.entitlement_version)
+            await Outbox(db_session).emit(EventType.MEMBER_UPDATED, member, slugs=where, reader_id=reader.id)
         return ReaderOut.of(reader)
 
     @get("/sessions", summary="My active sessions")

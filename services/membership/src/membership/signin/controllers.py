@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from membership.lib.client_address import client_address
+from membership.lib.metrics import metrics_of
 from membership.readers.services import ReaderService
 from membership.sessions.cookies import signed_in
 from membership.sessions.schemas import SignedIn
@@ -31,6 +32,7 @@ class SignInApi(Controller):
         signin: NamedDependency[SignInService],
     ) -> LinkSent:
         await signin.request_link(data.email, data.next, client_address(request))
+        metrics_of(request).signin_emails.inc()
         return LinkSent(detail=SENT)
 
     @post("/sign-in/complete", status_code=200, summary="Spend a sign-in link's token and start a session")

@@ -29,6 +29,8 @@ from membership.subscriptions.states import (
     CheckoutState,
     SubscriptionStatus,
 )
+from membership.webhooks.events import EventType, subscription_data
+from membership.webhooks.services import Outbox
 from tollgate_common.problems import Conflict, NotFound
 
 FIELDS = (
@@ -244,7 +246,21 @@ class SubscriptionService:
         local.synced_at = utcnow()
         await self.db.flush()
         granted = await self.apply_access(local)
+        if changed:
+            await self._announce(local, created)
         return SyncResult(local, created, changed or granted)
+
+    async def _announce(self, sub: Subscription, created: bool) -> None:
+        """subscription.updated (and offer.redeemed for one bought through an offer), in this transaction."""
+        outbox = Outbox(self.db)
+        where = [sub.tier.publication_id]
+        data = subscription_data(sub)
+        await outbox.emit(
+            EventType.SUBSCRIPTION_UPDATED, data, publication_ids=where, reader_id=sub.reader_id
+        )
+        if created and sub.offer_id is not None:
+            offer = {"offer_id": str(sub.offer_id), **data}
+            await outbox.emit(EventType.OFFER_REDEEMED, offer, publication_ids=where, reader_id=sub.reader_id)
 
     async def _place(self, remote: RemoteSubscription) -> Subscription:
         """A subscription we have not seen: whose and which tier, from our metadata or our ids."""

@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 
 from membership.lib.clock import utcnow
+from membership.lib.metrics import metrics_of
 from membership.sessions.cookies import reader_cookie, session_cookie
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionService
@@ -31,6 +32,7 @@ class TokenApi(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[AccessTokenOut]:
         issued = await tokens.issue(current_session.reader, current_session.id)
+        metrics_of(request).token_issues.inc()
         seconds = max(0, int(issued.expires_at.timestamp() - utcnow().timestamp()))
         body = AccessTokenOut(issued.token, "Bearer", seconds, issued.expires_at, issued.keys, issued.version)
         cookies = [reader_cookie(settings, settings.access_cookie, issued.token, seconds)]

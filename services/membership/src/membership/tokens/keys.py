@@ -7,25 +7,22 @@ this user only. Private keys never leave this module in clear, and are never log
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
+from membership.lib.encryption import fernet
 from membership.settings import Settings
 from membership.tokens.models import SigningKey
 
@@ -60,30 +57,8 @@ def _jwk(alg: str, private: PrivateKey) -> dict[str, str]:
     return jwk
 
 
-def encryption_secret(settings: Settings) -> bytes:
-    configured = settings.key_encryption_secret.get_secret_value()
-    if configured:
-        return configured.encode()
-    folder = settings.data_dir / "keys"
-    path = folder / "encryption.secret"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(folder, 0o700)
-        # Created with owner-only permissions from the first byte, not chmod-ed afterwards.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
-        log.warning(
-            "made a key-encryption secret; set MEMBERSHIP_KEY_ENCRYPTION_SECRET in production", path=str(path)
-        )
-    return Path(path).read_text().strip().encode()
-
-
 def _fernet(settings: Settings) -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tollgate signing keys").derive(
-        encryption_secret(settings)
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return fernet(settings, b"tollgate signing keys")
 
 
 class KeyService:
