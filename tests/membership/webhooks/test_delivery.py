@@ -283,3 +283,31 @@ async def test_a_thousand_changes_converge_to_the_right_state_at_the_receiver(
     assert inbox.refused == []
     # Debounced: far fewer state messages than changes, yet the last state arrived.
     assert len(inbox.of_type("member.state_changed")) < 1000
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled_and_its_owners_told(
+    webhook_stack: Stack, receiver: Receiver
+) -> None:
+    owner = await webhook_stack.reader()
+    owner_email = (await owner.get("/api/me")).json()["email"]
+    slug = await webhook_stack.publication(owner)
+    tier = await webhook_stack.tier(owner, slug)
+    url, inbox = receiver.new()
+    await add_endpoint(webhook_stack, slug, url, inbox, event_types=["subscription.updated"])
+    engine = create_async_engine(webhook_stack.database_url)
+    async with engine.begin() as conn:  # it has failed every delivery since five days ago
+        since = utcnow() - timedelta(days=5, minutes=1)
+        await conn.execute(update(WebhookEndpoint).values(failing_since=since))
+    await engine.dispose()
+    inbox.plan = [500] * 50
+    await webhook_stack.subscribe(await webhook_stack.reader(), tier["prices"][0]["id"])
+
+    for _ in range(400):
+        [endpoint] = await rows(webhook_stack, select(WebhookEndpoint))
+        if endpoint.disabled_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert endpoint.disabled_at is not None and "5 days" in endpoint.disabled_reason
+    mail = (await owner.get("/dev/outbox/messages", params={"to": owner_email})).json()
+    [told] = [m for m in mail if "webhook endpoint" in m["subject"]]
+    assert url in told["body"] and "Webhooks page" in told["body"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from membership.db import alchemy_config
@@ -34,6 +36,15 @@ async def test_a_crash_between_commit_and_delivery_loses_nothing(
             stack, select(WebhookMessage).where(WebhookMessage.state == MessageState.PENDING)
         )
         assert pending and inbox.verified == []  # committed, not sent
+        async with httpx.AsyncClient() as http:
+            scraped = (await http.get(f"{served.membership}/metrics")).text
+        waiting = {
+            sample.labels["endpoint"]: sample.value
+            for family in text_string_to_metric_families(scraped)
+            if family.name == "membership_webhook_outbox_messages"
+            for sample in family.samples
+        }
+        assert waiting == {str(pending[0].endpoint_id): len(pending)}  # the outbox's depth, per endpoint
 
         alchemy = alchemy_config(served.settings)
         try:

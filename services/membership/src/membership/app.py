@@ -68,6 +68,7 @@ from membership.web.outbox import OutboxPage
 from membership.web.signin import SignInPages
 from membership.webhooks.controllers import PublicationWebhookApi
 from membership.webhooks.openapi import webhook_docs
+from membership.webhooks.services import outbox_depths
 from membership.webhooks.worker import WebhookWorker
 from tollgate_common.health import health_router
 from tollgate_common.logging import RequestContextMiddleware, configure_logging
@@ -94,7 +95,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     worker = InboxWorker(alchemy, settings, stripe_api)
     gift_mailer = GiftMailer(alchemy, settings, stripe_api)
     keyring = KeyRing(alchemy, settings)
-    metrics = Metrics(Backlog(StripeEvent.status, StripeEvent.received_at, waiting=EventStatus.PENDING))
+    metrics = Metrics(
+        Backlog(StripeEvent.status, StripeEvent.received_at, waiting=EventStatus.PENDING),
+        outbox=outbox_depths,
+    )
     tasks: list[asyncio.Task[None]] = []
 
     async def database_ready(app: Litestar) -> None:

@@ -1,13 +1,14 @@
 """Membership's Prometheus metrics, served at `/metrics`.
 
 Each app has its own registry, so several apps in one process (the tests) do not collide. Requests
-are counted by their route's path template, never the raw path; the Stripe inbox's gauges are read
-from the database when scraped.
+are counted by their route's path template, never the raw path; the Stripe inbox's and the webhook
+outbox's gauges are read from the database when scraped.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -58,10 +59,15 @@ class Backlog:
         return counts, age
 
 
+# Reads the webhook outbox: (endpoint id, messages waiting, the oldest one's age in seconds) rows.
+OutboxReader = Callable[[AsyncSession], Awaitable[list[tuple[str, int, float]]]]
+
+
 class Metrics:
-    def __init__(self, stripe_inbox: Backlog) -> None:
+    def __init__(self, stripe_inbox: Backlog, outbox: OutboxReader | None = None) -> None:
         self.registry = CollectorRegistry()
         self.stripe_inbox = stripe_inbox
+        self.outbox = outbox
         self.requests = Counter(
             "membership_requests",
             "HTTP requests by route template (or unmatched), method and status.",
@@ -197,5 +203,7 @@ async def metrics_endpoint(
 ) -> Response[bytes]:
     metrics = metrics_of(request)
     await metrics.read_stripe_inbox(db_session)
+    if metrics.outbox is not None:
+        metrics.set_outbox(await metrics.outbox(db_session))
     # As a header: Litestar would append a second charset to a text/ media type (Prometheus 3 refuses that).
     return Response(generate_latest(metrics.registry), headers={"content-type": CONTENT_TYPE_LATEST})

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import column, or_, select, table
+from sqlalchemy import column, func, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
@@ -257,3 +257,14 @@ class Outbox:
             )
         found = await self.db.scalars(query)
         return [e for e in found if not e.event_types or event_type.value in e.event_types]
+
+
+async def outbox_depths(session: AsyncSession) -> list[tuple[str, int, float]]:
+    """Per endpoint with messages waiting: how many, and the oldest one's age in seconds (metrics)."""
+    rows = await session.execute(
+        select(WebhookMessage.endpoint_id, func.count(), func.min(WebhookMessage.created_at))
+        .where(WebhookMessage.state == MessageState.PENDING)
+        .group_by(WebhookMessage.endpoint_id)
+    )
+    now = utcnow()
+    return [(str(e), int(n), max(0.0, (now - oldest).total_seconds())) for e, n, oldest in rows.tuples()]
