@@ -11,7 +11,7 @@ from uuid import uuid4
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -23,16 +23,20 @@ from tests.membership.helpers import sign_in
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
+def parse(text: str) -> Samples:
+    """Every sample of an exposition, keyed by sample name and its labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 async def scrape(client: AsyncTestClient[Litestar]) -> Samples:
-    """Every sample of one scrape, keyed by sample name and its labels."""
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+    return parse(response.text)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -145,19 +149,20 @@ async def test_each_app_counts_its_own_requests(
 async def test_webhook_outbox_gauges_are_replaced_on_each_set_and_deliveries_counted(
     client: AsyncTestClient[Litestar],
 ) -> None:
+    # Read from the registry, not /metrics: a scrape sets the outbox from the database's own rows.
     metrics = client.app.state.metrics
     metrics.set_outbox([("ep_a", 4, 30.0), ("ep_b", 1, 2.5)])
     metrics.delivery("ok").inc()
     metrics.delivery("ok").inc()
     metrics.delivery("failed").inc()
-    first = await scrape(client)
+    first = parse(generate_latest(metrics.registry).decode())
     assert value(first, "membership_webhook_outbox_messages", endpoint="ep_a") == 4
     assert value(first, "membership_webhook_outbox_oldest_seconds", endpoint="ep_b") == 2.5
     assert value(first, "membership_webhook_deliveries_total", result="ok") == 2
     assert value(first, "membership_webhook_deliveries_total", result="failed") == 1
 
     metrics.set_outbox([("ep_b", 7, 9.0)])
-    second = await scrape(client)
+    second = parse(generate_latest(metrics.registry).decode())
     assert ("membership_webhook_outbox_messages", frozenset({("endpoint", "ep_a")})) not in second
     assert value(second, "membership_webhook_outbox_messages", endpoint="ep_b") == 7
     assert value(second, "membership_webhook_outbox_oldest_seconds", endpoint="ep_b") == 9
