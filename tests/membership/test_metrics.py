@@ -82,6 +82,12 @@ async def test_signing_in_and_issuing_a_token_are_counted(client: AsyncTestClien
     assert value(after, "membership_signin_emails_total") == 1
     assert requests(after, "/api/auth/token", "POST", "200") == 2
 
+    # The sign-in page's form sends one too (same-origin, as a browser posts it).
+    form = {"email": f"page-{uuid4().hex[:8]}@example.com", "next": "/"}
+    headers = {"origin": str(client.base_url).rstrip("/")}
+    assert (await client.post("/auth/sign-in", data=form, headers=headers)).status_code == 200
+    assert value(await scrape(client), "membership_signin_emails_total") == 2
+
 
 async def test_the_stripe_inbox_gauges_are_read_from_the_database_when_scraped(
     client: AsyncTestClient[Litestar], database_url: str

@@ -99,7 +99,7 @@ class Metrics:
         )
         self.signin_emails = Counter(
             "membership_signin_emails",
-            "Sign-in links emailed through the API (POST /api/auth/sign-in).",
+            "Sign-in links emailed (the API and the sign-in page).",
             registry=self.registry,
         )
         self.webhook_outbox_messages = Gauge(

@@ -14,6 +14,7 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from membership.lib.client_address import client_address
+from membership.lib.metrics import metrics_of
 from membership.readers.services import ReaderService
 from membership.sessions.cookies import session_cookie
 from membership.sessions.services import SessionService
@@ -44,6 +45,7 @@ class SignInPages(Controller):
         except TollgateError as exc:
             context = {"next": data.next, "email": data.email, "error": exc.detail}
             return Template("sign_in.html", context=context, status_code=exc.status_code, headers=exc.headers)
+        metrics_of(request).signin_emails.inc()
         return Template("sign_in_sent.html", context={"message": SENT})
 
     @get("/confirm")
