@@ -311,3 +311,21 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_its_owners_told
     mail = (await owner.get("/dev/outbox/messages", params={"to": owner_email})).json()
     [told] = [m for m in mail if "webhook endpoint" in m["subject"]]
     assert url in told["body"] and "Webhooks page" in told["body"]
+
+
+async def test_a_slow_answer_within_the_timeout_is_a_delivery_with_its_latency(
+    webhook_stack: Stack, receiver: Receiver
+) -> None:
+    _, inbox, price = await subscribed_publication(
+        webhook_stack, receiver, event_types=["subscription.updated"]
+    )
+    inbox.hang = 0.5  # slow, but within the 1 s timeout
+    await webhook_stack.subscribe(await webhook_stack.reader(), price)
+    await until(lambda: bool(inbox.of_type("subscription.updated")), what="a slow delivery")
+    for _ in range(100):
+        attempts = await rows(webhook_stack, select(WebhookAttempt))
+        if attempts:
+            break
+        await asyncio.sleep(0.05)
+    assert attempts[0].status == 200 and attempts[0].latency_ms >= 500
+    assert {a.status for a in attempts} == {200}  # nothing failed, nothing was retried
