@@ -130,8 +130,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tasks.extend(asyncio.create_task(worker.run_forever()) for _ in range(settings.stripe_workers))
         if settings.stripe_workers:  # a process that works the inbox also sends gift mail
             tasks.append(asyncio.create_task(gift_mailer.run_forever()))
-        webhooks = WebhookWorker(alchemy, settings, metrics)
-        tasks.extend(asyncio.create_task(webhooks.run_forever()) for _ in range(settings.webhook_workers))
+        for _ in range(settings.webhook_workers):  # each with its own HTTP client, closed when it stops
+            tasks.append(asyncio.create_task(WebhookWorker(alchemy, settings, metrics).run_forever()))
 
     @contextlib.asynccontextmanager
     async def sandbox_time(app: Litestar) -> AsyncIterator[None]:

@@ -121,7 +121,9 @@ class GrantService:
         """
         now = utcnow()
         before = await self.effective(reader_id, now)
-        ever = await self.publications_ever(reader_id)
+        outbox = Outbox(self.db)
+        # Read before the change: member.created goes to publications the reader never had a grant at.
+        ever = await self.publications_ever(reader_id) if await outbox.active() else set()
         changed = False
         for spec in sources:
             changed |= await self._sync_one(reader_id, spec, now)
@@ -131,7 +133,8 @@ class GrantService:
         after = await self.effective(reader_id, now)
         if after != before:
             version = await self.bump_version(reader_id)
-            await self._announce(reader_id, before, after, version, ever)
+            if await outbox.active():
+                await self._announce(outbox, reader_id, before, after, version, ever)
         return True
 
     async def publications_ever(self, reader_id: UUID) -> set[str | None]:
@@ -140,13 +143,18 @@ class GrantService:
         return {publication_of(key) for key in keys}
 
     async def _announce(
-        self, reader_id: UUID, before: Effective, after: Effective, version: int, ever: set[str | None]
+        self,
+        outbox: Outbox,
+        reader_id: UUID,
+        before: Effective,
+        after: Effective,
+        version: int,
+        ever: set[str | None],
     ) -> None:
         """The webhooks of a change in what the reader's tokens carry, in this transaction."""
         reader = await self.db.get(Reader, reader_id)
         if reader is None:
             return
-        outbox = Outbox(self.db)
         granted = {k for k, end in after.now.items() if k not in before.now or before.now[k] != end}
         revoked = before.now.keys() - after.now.keys()
         for key in sorted(granted):

@@ -176,6 +176,17 @@ class Outbox:
     def __init__(self, session: AsyncSession, *, debounce_seconds: float = 2.0) -> None:
         self.db = session
         self.debounce = timedelta(seconds=debounce_seconds)
+        self._any: bool | None = None
+
+    async def active(self) -> bool:
+        """Whether any endpoint takes events at all: most changes happen where none does, so one
+        cheap query spares the rest (asked once per Outbox)."""
+        if self._any is None:
+            found = await self.db.scalar(
+                select(WebhookEndpoint.id).where(WebhookEndpoint.disabled_at.is_(None)).limit(1)
+            )
+            self._any = found is not None
+        return self._any
 
     async def emit(
         self,
@@ -244,6 +255,8 @@ class Outbox:
     ) -> list[WebhookEndpoint]:
         everyone = None in publication_ids or None in slugs
         if not everyone and not publication_ids and not slugs:
+            return []
+        if not await self.active():
             return []
         query = select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
         if not everyone:
