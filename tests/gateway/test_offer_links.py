@@ -411,3 +411,41 @@ async def test_offer_lookups_are_kept_for_the_offers_cache_time(shop: Shop, clos
         assert again is not None and not again.open
     async with MembershipClient(closed_port_url, "", timeout=2) as down:
         assert await Catalogue(down, 60, clock=clock).promotion(made["code"]) is None
+
+
+async def test_an_offer_for_new_or_lapsed_readers_shows_only_to_readers_who_may_take_it(
+    shop: Shop, gateway: Gateway
+) -> None:
+    stack = shop.stack
+    new_only = await shop.make_offer(name="Welcome", audience="new")
+    lapsed_only = await shop.make_offer(name="Come back", audience="lapsed")
+    newcomer = await stack.reader()
+    returning = await stack.reader()
+    paid = await stack.subscribe(returning, shop.members["prices"][0]["id"])
+    await stack.sdk().v1.subscriptions.cancel_async(paid["subscription"])  # and it has ended
+    await stack.settle()
+
+    async def paywall(reader: httpx.AsyncClient, code: str) -> str:
+        gateway.cookies.clear()
+        gateway.cookies.set("tollgate_session", reader.cookies["tollgate_session"], domain="gateway.test")
+        page = await gateway.get(f"/stories/{STORY}?offer={code}", headers={"sec-purpose": "prefetch"})
+        assert page.status_code == 200 and 'aria-labelledby="paywall-title"' in page.text
+        return page.text
+
+    assert forms(await paywall(newcomer, new_only["code"]))[0]["button"].startswith("Subscribe with Welcome")
+    plain(await paywall(returning, new_only["code"]), shop)  # not new: checkout would refuse it
+    assert forms(await paywall(returning, lapsed_only["code"]))[0]["button"].startswith(
+        "Subscribe with Come back"
+    )
+    plain(await paywall(newcomer, lapsed_only["code"]), shop)  # never a member: nothing lapsed
+
+    # Membership answers the same question for any service with the gateway's key.
+    async with MembershipClient(stack.membership, shop.api_key) as client:
+        newcomer_id = (await newcomer.get("/api/me")).json()["id"]
+        refused = await client.offer_eligibility(lapsed_only["code"], newcomer_id)
+        assert (
+            not refused.eligible and refused.reason == "This offer is for readers whose membership has ended."
+        )
+        assert (await client.offer_eligibility(new_only["code"], newcomer_id)).eligible
+    await newcomer.aclose()
+    await returning.aclose()

@@ -268,6 +268,15 @@ class _Confirmed(msgspec.Struct, frozen=True):
     state: CheckoutState
 
 
+class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
+    """May a reader take an offer now? `reason`, when not, is the sentence checkout would answer."""
+
+    code: str
+    reader_id: uuid.UUID
+    eligible: bool
+    reason: str | None = None
+
+
 class _Trials(msgspec.Struct, frozen=True):
     tier_ids: tuple[uuid.UUID, ...]
 
@@ -481,6 +490,12 @@ class MembershipClient:
             if exc.status == 404:
                 return None
             raise
+
+    async def offer_eligibility(self, code: str, reader_id: ReaderId) -> Eligibility:
+        """Whether the reader may take the offer now (new or lapsed readers only, say), and why not:
+        what checkout would answer. Needs `entitlements:read`."""
+        path = f"/api/offers/{_segment(code.strip())}/eligibility"
+        return await self._request("GET", path, Eligibility, params={"reader_id": str(reader_id)})
 
     async def publications(self) -> list[Publication]:
         """Every publication, with the name readers see."""

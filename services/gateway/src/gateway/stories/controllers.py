@@ -283,7 +283,7 @@ async def _html_answer(
         body, etag = shared_page(story, decision.reason, base_url, signed_in)
         return _response(request, 200, body, MediaType.HTML, {**headers, "etag": etag}, admission.set_cookies)
     offers = [] if decision.full else await _offers(request, story, admission.reader_id)
-    promotion = await _promotion(request, offers, offer_code, headers)
+    promotion = await _promotion(request, offers, offer_code, headers, admission.reader_id)
     names = await catalogue_of(request).publication_names() if not decision.full else {}
     body = render_page(
         story,
@@ -315,9 +315,14 @@ async def _offers(request: Request[Any, Any, Any], story: Story, reader_id: str 
 
 
 async def _promotion(
-    request: Request[Any, Any, Any], offers: list[Offer], from_query: str | None, headers: dict[str, str]
+    request: Request[Any, Any, Any],
+    offers: list[Offer],
+    from_query: str | None,
+    headers: dict[str, str],
+    reader_id: str | None,
 ) -> Promotion | None:
-    """The offer the reader came through, if it is open and for a tier this paywall lists.
+    """The offer the reader came through, if it is open and for a tier this paywall lists, and,
+    for an offer to new or lapsed readers, one this signed-in reader may take (checkout agrees).
 
     Membership not answering means no offer, never an error. A paywall showing one is this reader's.
     """
@@ -325,8 +330,17 @@ async def _promotion(
     if code is None:
         return None
     promotion = applicable(await catalogue_of(request).promotion(code), offers)
-    if promotion is not None:
-        _for_this_reader(headers)
+    if promotion is None:
+        return None
+    _for_this_reader(headers)
+    if reader_id is not None and promotion.audience != "campaign":
+        try:
+            allowed = await gatekeeper_of(request).membership.offer_eligibility(promotion.code, reader_id)
+        except (MembershipDown, MembershipRefused) as exc:
+            log.warning("offer eligibility unknown", code=promotion.code, error=str(exc))
+            return None  # promise no price that checkout might refuse
+        if not allowed.eligible:
+            return None
     return promotion
 
 
@@ -342,7 +356,7 @@ async def _json_answer(
         body = msgspec.json.encode(story_json(story, decision))
         return _response(request, 200, body, MediaType.JSON, headers, admission.set_cookies)
     offers = await _offers(request, story, admission.reader_id)
-    promotion = await _promotion(request, offers, offer_code, headers)
+    promotion = await _promotion(request, offers, offer_code, headers, admission.reader_id)
     path = f"/stories/{story.id}"
     detail = {
         Reason.SUBSCRIBE: "You have read this month's free member-only stories; subscribe to read this one.",

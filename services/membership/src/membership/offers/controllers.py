@@ -7,15 +7,18 @@ from uuid import UUID
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
+from membership.apikeys.models import ApiKey, Scope
+from membership.apikeys.services import ApiKeyService
 from membership.offers.models import Offer
-from membership.offers.schemas import OfferIn, OfferOut, PublisherOfferOut
+from membership.offers.schemas import EligibilityOut, OfferIn, OfferOut, PublisherOfferOut
 from membership.offers.services import OfferService
 from membership.plans.services import PlanService
 from membership.publications.access import staff_publication
 from membership.publications.models import Publication
-from tollgate_common.problems import NotFound
+from membership.readers.services import ReaderService
+from tollgate_common.problems import Conflict, NotFound
 
 STAFF = {"publication": staff_publication()}
 
@@ -29,6 +32,32 @@ class OfferApi(Controller):
         offer = await offers.by_code(code)
         offers.refuse_unless_listed(offer)
         return OfferOut.of(offer)
+
+    @get(
+        "/{code:str}/eligibility",
+        summary="Whether a reader may take an offer now (API key: `entitlements:read`)",
+        description="The paywall shows an offer for new or lapsed readers only to a reader checkout "
+        "would let take it; `reason` says why not. A publication's key sees its own offers only.",
+    )
+    async def eligibility(
+        self,
+        code: FromPath[str],
+        reader_id: FromQuery[UUID],
+        api_key: NamedDependency[ApiKey],
+        readers: NamedDependency[ReaderService],
+        offers: NamedDependency[OfferService],
+    ) -> EligibilityOut:
+        ApiKeyService.require(api_key, Scope.ENTITLEMENTS_READ)
+        offer = await offers.by_code(code)
+        offers.refuse_unless_listed(offer)
+        if api_key.publication_id is not None and offer.tier.publication_id != api_key.publication_id:
+            raise NotFound("No offer has this code.")
+        reader = await readers.require(reader_id)
+        try:
+            await offers.check_reader(offer, reader.id)
+        except Conflict as exc:
+            return EligibilityOut(offer.code, reader.id, eligible=False, reason=exc.detail)
+        return EligibilityOut(offer.code, reader.id, eligible=True, reason=None)
 
 
 class PublicationOfferApi(Controller):

@@ -116,3 +116,12 @@ class PublisherOfferOut(msgspec.Struct):
     offer: OfferOut
     redemptions: int
     live: int
+
+
+class EligibilityOut(msgspec.Struct):
+    """May this reader take the offer now? `reason` (when not) is the sentence checkout would say."""
+
+    code: str
+    reader_id: UUID
+    eligible: bool
+    reason: str | None
