@@ -23,7 +23,7 @@ from membership.webhooks.schemas import (
     SecretOut,
 )
 from membership.webhooks.services import WebhookService
-from tollgate_common.problems import BadRequest, Conflict
+from tollgate_common.problems import BadRequest
 
 STAFF = {"publication": staff_publication()}
 OWNER = {"publication": staff_publication(owner=True)}
@@ -170,6 +170,4 @@ class PublicationWebhookApi(Controller):
         webhooks: NamedDependency[WebhookService],
     ) -> MessageOut:
         endpoint = await self._own(webhooks, publication, endpoint_id)
-        if endpoint.disabled_at is not None:  # the worker would fail it at once
-            raise Conflict("The endpoint is disabled, so a replay would fail at once: enable it first.")
         return MessageOut.of(await webhooks.replay(endpoint, id_of(message_id, "message")))

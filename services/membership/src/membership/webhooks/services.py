@@ -29,7 +29,7 @@ from membership.settings import Settings
 from membership.webhooks.events import EventType, envelope
 from membership.webhooks.models import MessageState, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from membership.webhooks.sender import UnsafeUrl, check_url
-from tollgate_common.problems import BadRequest, NotFound
+from tollgate_common.problems import BadRequest, Conflict, NotFound
 
 ROTATION_OVERLAP = timedelta(hours=24)
 MAX_ENDPOINTS = 20
@@ -106,13 +106,16 @@ class WebhookService:
         event_types: Iterable[str] | None = None,
         enabled: bool | None = None,
     ) -> WebhookEndpoint:
+        # Everything is checked before anything changes, so a half-good change changes nothing.
+        checked_types = check_event_types(event_types) if event_types is not None else None
         if url is not None:
             try:
-                endpoint.url = check_url(url)
+                checked_url = check_url(url)
             except UnsafeUrl as exc:
                 raise BadRequest(str(exc)) from exc
-        if event_types is not None:
-            endpoint.event_types = check_event_types(event_types)
+            endpoint.url = checked_url
+        if checked_types is not None:
+            endpoint.event_types = checked_types
         if enabled is True and endpoint.disabled_at is not None:
             endpoint.disabled_at, endpoint.disabled_reason, endpoint.failing_since = None, "", None
         elif enabled is False and endpoint.disabled_at is None:
@@ -165,6 +168,8 @@ class WebhookService:
         message = await self.db.get(WebhookMessage, message_id)
         if message is None or message.endpoint_id != endpoint.id:
             raise NotFound("No such message for this endpoint.")
+        if endpoint.disabled_at is not None:
+            raise Conflict("The endpoint is disabled, so a replay would fail at once: enable it first.")
         message.state, message.attempts, message.leased_until = MessageState.PENDING, 0, None
         message.next_attempt_at = utcnow()
         return message

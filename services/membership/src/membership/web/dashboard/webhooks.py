@@ -26,7 +26,7 @@ from membership.webhooks.models import MessageState, WebhookAttempt, WebhookEndp
 from membership.webhooks.schemas import MAX_DESCRIPTION, EndpointIn
 from membership.webhooks.sender import MAX_URL_LENGTH
 from membership.webhooks.services import WebhookService
-from tollgate_common.problems import BadRequest, Conflict, TollgateError
+from tollgate_common.problems import BadRequest, TollgateError
 from tollgate_common.words import day_and_time, stamp
 
 OWNER = {"publication": staff_publication(owner=True)}
@@ -351,8 +351,6 @@ class WebhookPages(DashboardSection):
     ) -> Redirect | Template:
         try:
             endpoint = await webhooks.endpoint(publication.id, id_of(endpoint_id, "webhook endpoint"))
-            if endpoint.disabled_at is not None:  # the worker would fail it at once
-                raise Conflict("The endpoint is disabled, so a replay would fail at once: enable it first.")
             message = await webhooks.replay(endpoint, id_of(message_id, "message"))
         except TollgateError as exc:
             return await self._webhooks_page(request, publication, reader, publications, webhooks, error=exc)
