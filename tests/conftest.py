@@ -26,6 +26,7 @@ import membership.db.models  # noqa: F401 - every table on the metadata
 from membership.app import create_app
 from membership.db import migrate
 from membership.settings import Settings
+from tests.redis import PrivateRedis, machine_redis, unique_prefix
 
 # --pinned-date: the whole run at a chosen moment (tests/pinned_date.py).
 pytest_plugins = ["tests.pinned_date"]
@@ -133,3 +134,20 @@ async def empty_tables(database_url: str) -> None:
                 await conn.execute(text(f'DELETE FROM "{table.name}"'))  # noqa: S608 - our own table names
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def shared_redis() -> tuple[str, str]:
+    """The machine's Redis and a key prefix no other test uses: (url, prefix)."""
+    return machine_redis(), unique_prefix()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, started; the test may stop and start it again."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

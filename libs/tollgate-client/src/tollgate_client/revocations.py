@@ -4,6 +4,13 @@ When a grant is revoked, membership raises the reader's entitlement version and 
 entry to the feed. `RevocationFeed` polls it and remembers the latest version per reader; a
 `TokenVerifier` given the feed refuses a token whose `ver` is below that, and the holder
 refreshes. When membership is down the feed keeps what it knows and retries with backoff.
+
+With `push_url` (the Redis membership publishes on, `MEMBERSHIP_REDIS_URL`), each change also
+arrives the moment it commits, on pub/sub: its version is applied at once, and the feed is read
+whenever a push may have missed one (a gap in `seq`, a reconnect). While subscribed the feed is
+polled only every `pushed_poll_interval` as a safety net; while the push channel is down, every
+`poll_interval` again. Pub/sub keeps nothing for a gateway that was away, and needs nothing
+kept: the feed is the record, the push only makes it arrive sooner.
 """
 
 from __future__ import annotations
@@ -14,12 +21,25 @@ import logging
 import time
 
 import httpx
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tollgate_client.client import MembershipClient, MembershipError
 
 __all__ = ["RevocationFeed"]
 
 log = logging.getLogger("tollgate_client.revocations")
+
+
+class _Pushed(msgspec.Struct, frozen=True):
+    seq: int
+    reader_id: str
+    version: int
+
+
+class _PushedChanges(msgspec.Struct, frozen=True):
+    changes: list[_Pushed]
 
 
 class RevocationFeed:
@@ -41,6 +61,10 @@ class RevocationFeed:
         page_size: int = 1000,
         max_backoff: float = 30.0,
         timeout: float = 5.0,
+        push_url: str | None = None,
+        push_channel: str = "tollgate:entitlements",
+        pushed_poll_interval: float = 30.0,
+        push_retry: float = 1.0,
     ) -> None:
         self._client = MembershipClient(base_url, api_key, http=http, timeout=timeout)
         self._poll_interval = poll_interval
@@ -52,6 +76,14 @@ class RevocationFeed:
         self._last_success: float | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._push_url = push_url
+        self._push_channel = push_channel
+        self._pushed_poll_interval = pushed_poll_interval
+        self._push_retry = push_retry
+        self._push_task: asyncio.Task[None] | None = None
+        self._subscribed = False
+        self._wake = asyncio.Event()
+        self.pushes_applied = 0
 
     async def __aenter__(self) -> RevocationFeed:
         await self.start()
@@ -69,6 +101,11 @@ class RevocationFeed:
     def last_success(self) -> float | None:
         """`time.monotonic()` of the last poll that reached the end of the feed; None before one."""
         return self._last_success
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether pushed changes are arriving now (False without `push_url`, or while it is down)."""
+        return self._subscribed
 
     def min_version(self, reader_id: str) -> int:
         """The lowest entitlement version a token for this reader may carry (0 if nothing is known)."""
@@ -109,14 +146,20 @@ class RevocationFeed:
         with contextlib.suppress(MembershipError):
             await self._poll_logged()
         self._task = asyncio.create_task(self._run(), name="tollgate-revocation-feed")
+        if self._push_url:
+            self._push_task = asyncio.create_task(
+                self._listen(self._push_url), name="tollgate-revocation-push"
+            )
 
     async def aclose(self) -> None:
-        """Stops the background task and closes the HTTP client if this feed made it."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stops the background tasks and closes the HTTP client if this feed made it."""
+        for task in (self._task, self._push_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._push_task = None
+        self._subscribed = False
         await self._client.aclose()
 
     async def _run(self) -> None:
@@ -127,7 +170,12 @@ class RevocationFeed:
                 delay = max(self._poll_interval, min(self._max_backoff, self._poll_interval * 2**failures))
             else:
                 delay = self._poll_interval
-            await asyncio.sleep(delay)
+            if self._subscribed and not failures:
+                delay = self._pushed_poll_interval
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
             try:
                 await self._poll_logged()
             except MembershipError:
@@ -147,3 +195,51 @@ class RevocationFeed:
                 "revocation feed: poll failed (%s); keeping %d known versions", exc, len(self._versions)
             )
             raise
+
+    # ---- pushed changes ---------------------------------------------------------------------
+
+    async def apply_pushed(self, changes: list[tuple[int, str, int]]) -> None:
+        """Applies pushed (seq, reader_id, version) entries; reads the feed if one may be missing."""
+        async with self._lock:
+            gap = self._after is None
+            for seq, reader_id, version in sorted(changes):
+                if version > self._versions.get(reader_id, 0):
+                    self._versions[reader_id] = version
+                self.pushes_applied += 1
+                if self._after is not None and seq == self._after + 1:
+                    self._after = seq  # the next entry: the feed would say nothing more
+                elif self._after is not None and seq > self._after:
+                    gap = True
+        if gap:
+            self._wake.set()
+
+    async def _listen(self, url: str) -> None:
+        decoder = msgspec.json.Decoder(_PushedChanges)
+        while True:
+            redis = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=5)
+            try:
+                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._push_channel)
+                    self._subscribed = True
+                    self._wake.set()  # catch up on whatever committed while we were not listening
+                    log.info("revocation feed: pushed changes arriving on %s", self._push_channel)
+                    async for message in pubsub.listen():
+                        try:
+                            pushed = decoder.decode(message["data"])
+                        except (msgspec.DecodeError, KeyError, TypeError):
+                            log.warning("revocation feed: ignored a pushed message that is not ours")
+                            continue
+                        await self.apply_pushed([(c.seq, c.reader_id, c.version) for c in pushed.changes])
+            except (RedisError, OSError) as exc:
+                if self._subscribed:
+                    log.warning(
+                        "revocation feed: push channel lost (%s); polling every %.1fs",
+                        exc,
+                        self._poll_interval,
+                    )
+            except Exception:
+                log.exception("revocation feed: unexpected error on the push channel")
+            finally:
+                self._subscribed = False
+                await redis.aclose()
+            await asyncio.sleep(self._push_retry)

@@ -64,6 +64,9 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
                 api_key,
                 http=membership_http,
                 poll_interval=settings.revocation_poll_seconds,
+                push_url=settings.redis_url or None,
+                push_channel=f"{settings.redis_prefix}:entitlements",
+                pushed_poll_interval=settings.revocation_pushed_poll_seconds,
             )
         else:
             log.warning("no GATEWAY_MEMBERSHIP_API_KEY: no revocation feed, no free unlocks, no friend links")

@@ -45,6 +45,13 @@ class Settings(ClockSettings):
     # Clock skew allowed on a token's times; membership uses the same (MEMBERSHIP_TOKEN_LEEWAY_SECONDS).
     token_leeway_seconds: float = Field(default=30.0, ge=0)
     revocation_poll_seconds: float = Field(default=2.0, gt=0)
+    # Membership publishes every entitlement change here (MEMBERSHIP_REDIS_URL, the same Redis):
+    # applied at once; the feed is then polled every revocation_pushed_poll_seconds as a safety net,
+    # and every revocation_poll_seconds again whenever the push channel is down. Empty: poll only.
+    redis_url: str = ""
+    # Entitlement changes arrive on <prefix>:entitlements (the same as MEMBERSHIP_REDIS_PREFIX).
+    redis_prefix: str = "tollgate"
+    revocation_pushed_poll_seconds: float = Field(default=30.0, gt=0)
     # How long a resolved friend link is trusted before membership is asked again (revocation delay).
     friend_link_cache_seconds: float = Field(default=30.0, ge=0)
     # How long the tiers on offer are kept for the paywall, and the offer an offer link's code names.

@@ -23,6 +23,7 @@ from membership.comps.controllers import CompApi
 from membership.db import VERSION_TABLE, alchemy_config, migrate
 from membership.deps import dependencies
 from membership.entitlements.controllers import EntitlementApi
+from membership.entitlements.push import pushing, revocation_push
 from membership.friendlinks.controllers import (
     FriendLinkServiceApi,
     MyFriendLinkApi,
@@ -31,6 +32,7 @@ from membership.friendlinks.controllers import (
 from membership.gifts.controllers import GiftApi, PublicationGiftApi
 from membership.gifts.worker import GiftMailer
 from membership.lib.metrics import Backlog, Metrics, RequestMetrics, metrics_endpoint
+from membership.lib.ratelimit import RateLimits
 from membership.lib.stripe_client import StripeApi
 from membership.mail.controllers import DevOutbox
 from membership.members.controllers import MemberApi
@@ -89,12 +91,14 @@ def _words_in_templates(templates: JinjaTemplateEngine) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    alchemy = alchemy_config(settings)
+    push = revocation_push(settings.redis_url, settings.redis_prefix)
+    alchemy = alchemy_config(settings, info=push.session_info() if push else None)
     head = migrate.head_revision()
     stripe_api = StripeApi(settings)
     worker = InboxWorker(alchemy, settings, stripe_api)
     gift_mailer = GiftMailer(alchemy, settings, stripe_api)
     keyring = KeyRing(alchemy, settings)
+    ratelimits = RateLimits(settings.redis_url, settings.redis_prefix)
     metrics = Metrics(
         Backlog(StripeEvent.status, StripeEvent.received_at, waiting=EventStatus.PENDING),
         outbox=outbox_depths,
@@ -137,6 +141,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def sandbox_time(app: Litestar) -> AsyncIterator[None]:
         # Before keys and workers start: both read the time (key ages, gift mail falling due).
         async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def publishing(app: Litestar) -> AsyncIterator[None]:
+        async with pushing(push):
             yield
 
     async def stop_workers() -> None:
@@ -214,7 +223,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[RequestContextMiddleware],
         # Unrouted addresses under /account are pages people typed: they get a page, not JSON.
         exception_handlers={NotFoundException: unrouted},
-        lifespan=[sandbox_time],
+        lifespan=[sandbox_time, publishing],
         on_startup=[migrate_on_start, load_keys, start_workers],
         on_shutdown=[stop_workers],
         state=State(
@@ -226,6 +235,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gift_mailer": gift_mailer,
                 "keyring": keyring,
                 "metrics": metrics,
+                "ratelimits": ratelimits,
             }
         ),
         request_max_body_size=settings.max_body_bytes,

@@ -17,6 +17,7 @@ from membership.entitlements.services import EntitlementService
 from membership.friendlinks.services import FriendLinkService
 from membership.gifts.services import GiftService
 from membership.grants.services import GrantService
+from membership.lib.ratelimit import RateLimits
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
 from membership.members.services import MemberService
@@ -42,6 +43,11 @@ from membership.webhooks.services import WebhookService
 def provide_settings(state: State) -> Settings:
     settings: NamedDependency[Settings] = state.settings
     return settings
+
+
+def provide_ratelimits(state: State) -> RateLimits:
+    ratelimits: RateLimits = state.ratelimits
+    return ratelimits
 
 
 def provide_keyring(state: State) -> KeyRing:
@@ -92,8 +98,9 @@ def provide_signin(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     mailer: NamedDependency[Mailer],
+    ratelimits: NamedDependency[RateLimits],
 ) -> SignInService:
-    return SignInService(db_session, settings, mailer)
+    return SignInService(db_session, settings, mailer, ratelimits)
 
 
 def provide_sessions(
@@ -222,6 +229,7 @@ dependencies: dict[str, Provide] = {
     "current_session": Provide(provide_current_session),
     "reader": Provide(provide_reader),
     "keyring": Provide(provide_keyring, sync_to_thread=False),
+    "ratelimits": Provide(provide_ratelimits, sync_to_thread=False),
     "tokens": Provide(provide_tokens, sync_to_thread=False),
     "api_key": Provide(provide_api_key),
     "stripe_api": Provide(provide_stripe_api, sync_to_thread=False),

@@ -35,6 +35,17 @@ class Settings(ClockSettings):
     signin_rate_window_seconds: int = 15 * 60
     signin_rate_per_email: int = 5
     signin_rate_per_address: int = 30
+    # What every replica shares: rate-limit counters and pushed revocations. Empty: counted in this
+    # process and nothing pushed (gateways then learn of revocations by polling the feed alone).
+    redis_url: str = ""
+    # Every key and channel in Redis starts with this (the gateways' GATEWAY_REDIS_PREFIX too):
+    # entitlement changes are published on <prefix>:entitlements. Deployments can share one Redis.
+    redis_prefix: str = "tollgate"
+    # Access tokens one session may be issued per window, and free unlocks tried per reader.
+    token_rate_per_session: int = Field(default=60, ge=1)
+    token_rate_window_seconds: int = Field(default=60, ge=1)
+    unlock_rate_per_reader: int = Field(default=30, ge=1)
+    unlock_rate_window_seconds: int = Field(default=60, ge=1)
 
     session_days: int = 30
     session_cookie: str = "tollgate_session"

@@ -23,7 +23,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 
-def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+def alchemy_config(settings: Settings, info: dict[str, Any] | None = None) -> SQLAlchemyAsyncConfig:
+    """`info` goes into every session's `Session.info` (the revocation push reads it there)."""
     engine: dict[str, Any] = {"echo": settings.database_echo}
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -32,7 +33,7 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.resolved_database_url,
         engine_config=EngineConfig(**engine),
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=dict(info or {})),
         # The request owns the transaction: commit on a 2xx/3xx answer, roll back otherwise.
         before_send_handler="autocommit_include_redirects",
         alembic_config=AlembicAsyncConfig(

@@ -1,29 +1,27 @@
 """Asking for a sign-in link, and redeeming one.
 
 The answer to a request is the same whether or not the email has an account: a link is made
-and mailed either way, and following it creates the reader if new. Both rate limits count the
-links recently asked for, so they hold across processes with no extra moving part.
+and mailed either way, and following it creates the reader if new. Both rate limits (per email,
+per network) are counted in `lib/ratelimit.py`: in Redis, so they hold across every replica.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from membership.lib.clock import utcnow
+from membership.lib.ratelimit import RateLimits, Rule
 from membership.lib.secrets import new_token, token_hash
 from membership.mail.services import Mailer
 from membership.readers.services import ReaderService, normalise_email
 from membership.sessions.services import IssuedSession, SessionService
 from membership.settings import Settings
 from membership.signin.models import SignInLink
-from tollgate_common.problems import BadRequest, Gone, TooManyRequests
-from tollgate_common.words import in_time
+from tollgate_common.problems import BadRequest, Gone
 
 TOKEN_PREFIX = "tgsignin"  # noqa: S105 - a type prefix, not a secret
 
@@ -38,17 +36,25 @@ def safe_next(path: str | None) -> str:
 
 
 class SignInService:
-    def __init__(self, session: AsyncSession, settings: Settings, mailer: Mailer) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, mailer: Mailer, limits: RateLimits) -> None:
         self.db = session
         self.settings = settings
         self.mailer = mailer
+        self.limits = limits
 
     async def request_link(self, email: str, next_path: str | None, client_address: str) -> None:
         email = normalise_email(email)
         next_path = safe_next(next_path)
-        await self._enforce_limit(SignInLink.email, email, self.settings.signin_rate_per_email, "this email")
-        await self._enforce_limit(
-            SignInLink.requested_from, client_address, self.settings.signin_rate_per_address, "your network"
+        window = self.settings.signin_rate_window_seconds
+        await self.limits.hit(
+            Rule("signin-email", self.settings.signin_rate_per_email, window),
+            email,
+            "Too many sign-in links were asked for this email",
+        )
+        await self.limits.hit(
+            Rule("signin-address", self.settings.signin_rate_per_address, window),
+            client_address,
+            "Too many sign-in links were asked for your network",
         )
         token = new_token(TOKEN_PREFIX)
         now = utcnow()
@@ -72,25 +78,6 @@ class SignInService:
                 "If you did not ask for it, ignore this email: nobody can sign in without it.\n"
             ),
         )
-
-    async def _enforce_limit(
-        self, column: InstrumentedAttribute[str], value: str, limit: int, whose: str
-    ) -> None:
-        since = utcnow() - timedelta(seconds=self.settings.signin_rate_window_seconds)
-        count, oldest = (
-            await self.db.execute(
-                select(func.count(), func.min(SignInLink.created_at)).where(
-                    column == value,
-                    SignInLink.created_at > since,
-                )
-            )
-        ).one()
-        if count >= limit:
-            retry_after = max(1, math.ceil((oldest - since).total_seconds()))
-            raise TooManyRequests(
-                f"Too many sign-in links were asked for {whose}; try again {in_time(retry_after)}.",
-                retry_after=retry_after,
-            )
 
     async def redeem(self, token: str) -> SignInLink:
         """Checks and marks a link used; a used link still works within the mail-scanner window."""

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 
 from membership.lib.clock import utcnow
 from membership.lib.metrics import metrics_of
+from membership.lib.ratelimit import RateLimits, Rule
 from membership.sessions.cookies import reader_cookie, session_cookie
 from membership.sessions.models import ReaderSession
 from membership.sessions.services import SessionService
@@ -30,7 +31,12 @@ class TokenApi(Controller):
         sessions: NamedDependency[SessionService],
         tokens: NamedDependency[TokenService],
         settings: NamedDependency[Settings],
+        ratelimits: NamedDependency[RateLimits],
     ) -> Response[AccessTokenOut]:
+        rule = Rule("token", settings.token_rate_per_session, settings.token_rate_window_seconds)
+        await ratelimits.hit(
+            rule, str(current_session.id), "Too many access tokens were asked for this session"
+        )
         issued = await tokens.issue(current_session.reader, current_session.id)
         metrics_of(request).token_issues.inc()
         seconds = max(0, int(issued.expires_at.timestamp() - utcnow().timestamp()))

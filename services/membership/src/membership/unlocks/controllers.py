@@ -11,10 +11,12 @@ from litestar.params import FromQuery, JSONBody
 
 from membership.apikeys.models import ApiKey, Scope
 from membership.apikeys.services import ApiKeyService
+from membership.lib.ratelimit import RateLimits, Rule
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
 from membership.readers.services import ReaderService
+from membership.settings import Settings
 from membership.unlocks.schemas import Slug, UnlockIn, UnlockOut, UnlocksOut
 from membership.unlocks.services import UnlockService
 
@@ -47,9 +49,13 @@ class UnlockApi(Controller):
         publications: NamedDependency[PublicationService],
         readers: NamedDependency[ReaderService],
         unlocks: NamedDependency[UnlockService],
+        settings: NamedDependency[Settings],
+        ratelimits: NamedDependency[RateLimits],
     ) -> UnlockOut:
         publication = await _gateway_publication(api_key, publications, data.publication)
         reader = await readers.require(data.reader_id)
+        rule = Rule("unlock", settings.unlock_rate_per_reader, settings.unlock_rate_window_seconds)
+        await ratelimits.hit(rule, str(reader.id), "Too many free unlocks were tried for this reader")
         return UnlockOut.of(await unlocks.unlock(reader.id, publication, data.story_id))
 
     @get("/unlocks", summary="A reader's free unlocks this month at a publication (API key: `unlocks:write`)")
