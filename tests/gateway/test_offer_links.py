@@ -217,7 +217,7 @@ async def test_a_public_story_reached_through_an_offer_link_remembers_it_private
     assert offer_cookies(page) == [f"tollgate_offer={code}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax"]
     # It sets this reader's cookie: not for shared caches.
     assert page.headers["cache-control"] == "private, max-age=60"
-    assert page.headers["vary"] == "Accept, Cookie"
+    assert page.headers["vary"] == "Accept, Authorization, Cookie"
     # The member-only story read next shows the offer.
     shut = await gateway.get(f"/stories/{STORY}")
     assert [f.get("offer") for f in forms(shut.text)] == [code, code, None]

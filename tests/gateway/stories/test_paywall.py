@@ -57,7 +57,7 @@ async def test_a_public_story_is_whole_for_everyone_and_publicly_cacheable(gatew
     assert SECRET in response.text
     assert access_of(response) == 'full; reason="public"'
     assert response.headers["cache-control"] == "public, max-age=60"
-    assert response.headers["vary"] == "Accept"
+    assert response.headers["vary"] == "Accept, Authorization, Cookie"
     assert '"isAccessibleForFree": true' in response.text
 
 
@@ -70,13 +70,37 @@ async def test_an_anonymous_reader_gets_the_teaser_a_paywall_and_the_offers(
     assert "The opening of night-press, for everyone." in page
     assert SECRET not in page and "Past the teaser" not in page
     assert access_of(response) == 'teaser; reason="sign_in"'
-    assert response.headers["cache-control"] == "private, no-cache"
+    # The same page for everyone without a token or our cookies: a shared cache may keep it briefly.
+    assert response.headers["cache-control"] == "public, max-age=0, s-maxage=60"
     assert response.headers["vary"] == "Accept, Authorization, Cookie"
     # schema.org: not free, and the paywalled part named by a selector that exists on the page.
     assert '"isAccessibleForFree": false' in page
     assert '"cssSelector": ".member-only"' in page
     assert 'class="member-only paywall"' in page
     assert 'href="/auth/sign-in?next=/stories/night-press"' in page
+
+
+async def test_only_the_anonymous_sign_in_teaser_is_for_shared_caches(
+    gateway: Gateway, membership: Membership
+) -> None:
+    # A cookie of someone else's (analytics, say) changes nothing: still the public teaser.
+    other = await gateway.get("/stories/night-press", headers={"cookie": "_ga=GA1.2.3"})
+    assert other.headers["cache-control"] == "public, max-age=0, s-maxage=60"
+    session, _ = await membership.session_of(unique_email())
+    token = await membership.token_of(unique_email())
+    readers = [
+        {"cookie": f"_ga=1; tollgate_session={session}"},
+        {"cookie": "tollgate_access=not-a-token"},
+        {"cookie": "tollgate_free_reads=1.2026-03.x"},
+        {"cookie": "tollgate_offer=SPRING"},
+        {"authorization": f"Bearer {token}"},
+        {"authorization": "Bearer not-a-token"},
+    ]
+    for headers in readers:
+        answer = await gateway.get("/stories/night-press", headers=headers)
+        assert answer.status_code == 200, headers
+        assert answer.headers["cache-control"].startswith("private"), (headers, answer.headers)
+        assert answer.headers["vary"] == "Accept, Authorization, Cookie", headers
 
 
 async def test_a_member_with_a_token_reads_it_all_by_header_or_cookie(

@@ -24,10 +24,12 @@ from litestar.response.base import ASGIResponse
 
 from gateway.access import Decision, Reason
 from gateway.admission import Admission, Gatekeeper
+from gateway.free_reads import COOKIE as FREE_READS_COOKIE
 from gateway.metrics import metrics_of
 from gateway.stories.catalogue import Catalogue
 from gateway.stories.http_origin import OriginError, OriginTimeout
 from gateway.stories.models import Story, is_slug
+from gateway.stories.offer_links import COOKIE as OFFER_COOKIE
 from gateway.stories.offer_links import applicable, code_for, code_in_query, remember
 from gateway.stories.origin import Origin
 from gateway.stories.pages import (
@@ -208,10 +210,17 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
     if story.is_public and signed_in:
         # The header names the reader's account: not for shared caches.
         headers["cache-control"] = f"private, max-age={gatekeeper.settings.public_max_age_seconds}"
-        headers["vary"] = "Accept, Cookie"
+        headers["vary"] = READER_VARY
     elif story.is_public:
         headers["cache-control"] = f"public, max-age={gatekeeper.settings.public_max_age_seconds}"
-        headers["vary"] = "Accept"
+        # The page names the reader's account when the token or the session says who they are.
+        headers["vary"] = READER_VARY
+    elif decision.reason is Reason.SIGN_IN and not admission.set_cookies and _anonymous(request, gatekeeper):
+        # The sign-in paywall is the same page for everyone who brings no token and none of our
+        # cookies: a shared cache (deploy/nginx) may keep it briefly; browsers ask again each time
+        # (max-age=0: the ETag makes that cheap), so a reader who has just subscribed never sees it.
+        headers["cache-control"] = f"public, max-age=0, s-maxage={gatekeeper.settings.public_max_age_seconds}"
+        headers["vary"] = READER_VARY
     else:
         headers["cache-control"] = "private, no-cache"
         headers["vary"] = READER_VARY
@@ -239,6 +248,18 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
     if as_json:
         return await _json_answer(request, story, admission, headers, offer_code)
     return await _html_answer(request, story, admission, headers, signed_in, offer_code)
+
+
+def _anonymous(request: Request[Any, Any, Any], gatekeeper: Gatekeeper) -> bool:
+    """No `Authorization` header and none of the cookies that change a story's answer."""
+    settings = gatekeeper.settings
+    cookies = (settings.session_cookie, settings.access_cookie, FREE_READS_COOKIE, OFFER_COOKIE)
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            return False
+        if name == b"cookie" and any(f"{cookie}=".encode() in value for cookie in cookies):
+            return False
+    return True
 
 
 def _for_this_reader(headers: dict[str, str]) -> None:
