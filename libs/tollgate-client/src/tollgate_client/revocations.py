@@ -240,6 +240,8 @@ class RevocationFeed:
             except Exception:
                 log.exception("revocation feed: unexpected error on the push channel")
             finally:
-                self._subscribed = False
+                if self._subscribed:
+                    self._subscribed = False
+                    self._wake.set()  # the poll was waiting for a long interval: poll now, and often
                 await redis.aclose()
             await asyncio.sleep(self._push_retry)
