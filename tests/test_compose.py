@@ -271,6 +271,81 @@ def story_origin_problems(compose: dict[str, Any]) -> list[str]:
     return []
 
 
+SCALABLE = ("gateway", "membership")
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "tollgate.conf"
+NGINX_TEMPLATES_DIR = "/etc/nginx/templates/"
+_PLACEHOLDER = re.compile(r"\$\{(TOLLGATE_[A-Z_]+)\}")
+
+
+def published_problems(compose: dict[str, Any], front: str = "nginx") -> list[str]:
+    """Only the front publishes a host port; the services behind it can be scaled (`--scale`)."""
+    problems = []
+    for name, service in (compose.get("services") or {}).items():
+        if name != front and service.get("ports"):
+            problems.append(f"{name}: publishes {service['ports']}; only {front} may")
+    for name in SCALABLE:
+        if "container_name" in compose["services"].get(name, {}):
+            problems.append(f"{name}: a container_name stops `--scale {name}=N`")
+    if not compose["services"].get(front, {}).get("ports"):
+        problems.append(f"{front}: publishes no port")
+    return problems
+
+
+def redis_problems(compose: dict[str, Any]) -> list[str]:
+    """Both services share the compose Redis, and wait for it to be healthy."""
+    services = compose.get("services") or {}
+    if "redis" not in services:
+        return ["no redis service"]
+    problems = []
+    for name in SETTINGS_MODULES:
+        variable = f"{name.upper()}_REDIS_URL"
+        url = urlsplit(environment(services[name]).get(variable, ""))
+        if (
+            url.scheme != "redis"
+            or url.hostname != "redis"
+            or url.port not in container_ports(services["redis"])
+        ):
+            problems.append(f"{name}: {variable} does not name the redis service's port")
+        condition = (services[name].get("depends_on") or {}).get("redis", {}).get("condition")
+        if condition != "service_healthy":
+            problems.append(f"{name} does not wait for redis to be healthy")
+    return problems
+
+
+def nginx_problems(compose: dict[str, Any], template: Path) -> list[str]:
+    """nginx mounts the shipped template where its image renders templates, with every value set,
+    listening on the port it publishes, in front of the gateway's port."""
+    services = compose.get("services") or {}
+    nginx = services.get("nginx")
+    if nginx is None:
+        return ["no nginx service"]
+    problems = []
+    mounts = [str(v).split(":") for v in nginx.get("volumes") or []]
+    shipped = [m for m in mounts if (ROOT / m[0]).resolve() == template.resolve()]
+    if not template.is_file():
+        problems.append(f"{template.relative_to(ROOT)} does not exist")
+    if not shipped:
+        problems.append(f"nginx does not mount {template.relative_to(ROOT)}")
+    elif not (shipped[0][1].startswith(NGINX_TEMPLATES_DIR) and shipped[0][1].endswith(".conf.template")):
+        problems.append(f"nginx mounts the template at {shipped[0][1]}, which its image does not render")
+    env = environment(nginx)
+    wanted = set(_PLACEHOLDER.findall(template.read_text())) if template.is_file() else set()
+    if missing := sorted(wanted - set(env)):
+        problems.append(f"nginx sets no value for {', '.join(missing)}")
+    listen = env.get("TOLLGATE_LISTEN", "").split()[:1]
+    if not listen or int(listen[0].rsplit(":", 1)[-1]) not in container_ports(nginx):
+        problems.append(f"nginx listens on {listen} but publishes {sorted(container_ports(nginx))}")
+    gateway_port = env_port("gateway", compose)
+    if f"server gateway:{gateway_port} " not in env.get("TOLLGATE_GATEWAYS", "") + " ":
+        problems.append(f"nginx's upstream does not name gateway:{gateway_port}")
+    if "resolve" in env.get("TOLLGATE_GATEWAYS", "") and "resolver" not in env.get("TOLLGATE_RESOLVER", ""):
+        problems.append("`resolve` needs a resolver (Docker's: 127.0.0.11)")
+    condition = (nginx.get("depends_on") or {}).get("gateway", {}).get("condition")
+    if condition != "service_healthy":
+        problems.append("nginx does not wait for the gateway to be healthy")
+    return problems
+
+
 def membership_cli() -> click.Group:
     from membership import cli
 
@@ -298,9 +373,9 @@ def test_compose_file_matches_the_compose_spec(
     assert schema_errors(compose, compose_schema) == []
 
 
-def test_compose_runs_postgres_membership_and_gateway(compose: dict[str, Any]) -> None:
+def test_compose_runs_postgres_redis_membership_gateway_and_nginx(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) >= {"postgres", "membership", "gateway"}
+    assert set(services) >= {"postgres", "redis", "membership", "gateway", "nginx"}
     assert services["membership"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["gateway"]["depends_on"]["membership"]["condition"] == "service_healthy"
     for name in SETTINGS_MODULES:
@@ -343,10 +418,61 @@ def test_ports_agree_across_compose_environment_and_dockerfile(
     assert dockerfile_problems(DOCKERFILES[service_name].read_text(), port) == []
 
 
-def test_only_the_gateway_is_published_on_its_port(compose: dict[str, Any]) -> None:
-    assert compose["services"]["gateway"]["ports"] == ["8000:8000"]
-    assert "ports" not in compose["services"]["membership"]
+def test_only_nginx_is_published_and_the_services_behind_it_scale(compose: dict[str, Any]) -> None:
+    assert compose["services"]["nginx"]["ports"] == ["8000:8000"]
+    assert published_problems(compose) == []
     assert upstream_problems(compose) == []
+
+
+def test_both_services_share_redis(compose: dict[str, Any]) -> None:
+    assert redis_problems(compose) == []
+
+
+def test_nginx_runs_the_shipped_config_in_front_of_the_gateways(compose: dict[str, Any]) -> None:
+    assert nginx_problems(compose, NGINX_TEMPLATE) == []
+
+
+@pytest.mark.parametrize("breakage", ["port", "container_name"])
+def test_a_service_that_cannot_scale_is_reported(compose: dict[str, Any], breakage: str) -> None:
+    broken = copy.deepcopy(compose)
+    if breakage == "port":
+        broken["services"]["gateway"]["ports"] = ["8000:8000"]
+    else:
+        broken["services"]["membership"]["container_name"] = "membership"
+    assert len(published_problems(broken)) == 1
+
+
+@pytest.mark.parametrize("breakage", ["url", "depends_on", "no_redis"])
+def test_a_missing_redis_is_reported(compose: dict[str, Any], breakage: str) -> None:
+    broken = copy.deepcopy(compose)
+    services = broken["services"]
+    if breakage == "url":
+        services["gateway"]["environment"]["GATEWAY_REDIS_URL"] = "redis://localhost:6379/0"
+    elif breakage == "depends_on":
+        del services["membership"]["depends_on"]["redis"]
+    else:
+        del services["redis"]
+    assert len(redis_problems(broken)) >= 1
+
+
+@pytest.mark.parametrize("breakage", ["mount", "target", "value", "listen", "upstream", "resolver"])
+def test_a_broken_nginx_service_is_reported(compose: dict[str, Any], breakage: str) -> None:
+    broken = copy.deepcopy(compose)
+    nginx = broken["services"]["nginx"]
+    env = nginx["environment"]
+    if breakage == "mount":
+        nginx["volumes"] = ["./some/other.conf:/etc/nginx/templates/tollgate.conf.template:ro"]
+    elif breakage == "target":
+        nginx["volumes"] = ["./deploy/nginx/tollgate.conf:/etc/nginx/conf.d/tollgate.conf:ro"]
+    elif breakage == "value":
+        del env["TOLLGATE_CACHE_PATH"]
+    elif breakage == "listen":
+        env["TOLLGATE_LISTEN"] = "8080"
+    elif breakage == "upstream":
+        env["TOLLGATE_GATEWAYS"] = "server gateway:9000 resolve;"
+    else:
+        env["TOLLGATE_RESOLVER"] = "#"
+    assert len(nginx_problems(broken, NGINX_TEMPLATE)) == 1
 
 
 def test_no_literal_secrets(compose: dict[str, Any]) -> None:
@@ -408,7 +534,7 @@ def test_a_single_stage_root_dockerfile_without_healthcheck_is_reported() -> Non
 
 def test_a_schema_violation_is_reported(compose: dict[str, Any], compose_schema: dict[str, Any]) -> None:
     broken = copy.deepcopy(compose)
-    broken["services"]["gateway"]["prots"] = broken["services"]["gateway"].pop("ports")
+    broken["services"]["nginx"]["prots"] = broken["services"]["nginx"].pop("ports")
     assert any("prots" in error for error in schema_errors(broken, compose_schema))
 
 
