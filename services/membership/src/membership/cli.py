@@ -433,6 +433,34 @@ def seed_demo() -> None:
     click.echo(_job(seed))
 
 
+@click.group("seed")
+def seed_group() -> None:
+    """Made-up data sets for measuring."""
+
+
+@seed_group.command("scale")
+@click.option("--readers", default=200_000, show_default=True, help="How many readers to make.")
+@click.option("--grants", default=1_000_000, show_default=True, help="How many grants, spread over them.")
+@click.option("--publication", "slug", default="scale", show_default=True, help="Made if it does not exist.")
+def seed_scale_command(readers: int, grants: int, slug: str) -> None:
+    """Bulk-load readers, their grants and the subscriptions behind them into one publication.
+
+    A realistic mix (paying monthly and yearly, past due, trials, ended and refunded
+    subscriptions, comps, gifts), written with COPY on PostgreSQL. Running it again on a
+    publication it seeded refuses (it never tops up); pick another --publication.
+    """
+    from membership.seed import seed_scale
+
+    async def work(session: AsyncSession) -> str:
+        done = await seed_scale(session, readers=readers, grants=grants, slug=slug)
+        return (
+            f"Seeded {done.publication}: {done.readers:,} readers, {done.grants:,} grants, "
+            f"{done.subscriptions:,} subscriptions."
+        )
+
+    click.echo(_job(work))
+
+
 class MembershipCLI(CLIPluginProtocol):
     def on_cli_init(self, cli: click.Group) -> None:
         for command in (
@@ -443,6 +471,7 @@ class MembershipCLI(CLIPluginProtocol):
             stripe_group,
             keys_group,
             demo_group,
+            seed_group,
         ):
             cli.add_command(command)
 

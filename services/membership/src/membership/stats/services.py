@@ -25,17 +25,17 @@ took effect; one `past_due` now counts as past-due from its failed renewal; one 
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import or_, select, type_coerce
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import ColumnElement, FunctionElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import NullType
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from membership.gifts.models import Gift, GiftState
 from membership.grants.models import Grant
@@ -133,115 +133,7 @@ def grant_span(starts_at: datetime, ends_at: datetime | None, revoked_at: dateti
     return Span(starts_at, stop)
 
 
-class Timeline:
-    """Spans, each with a weight, answering "how many (how much) live at t" and "how many began or
-    ended in [a, b)" by binary search, so a long history costs log time per question."""
-
-    def __init__(self, spans: list[tuple[Span, int]]) -> None:
-        by_start = sorted((s.start, w) for s, w in spans)
-        by_stop = sorted((s.stop, w) for s, w in spans if s.stop is not None)
-        self.starts = [t for t, _ in by_start]
-        self.stops = [t for t, _ in by_stop]
-        self.start_weights = _prefix(w for _, w in by_start)
-        self.stop_weights = _prefix(w for _, w in by_stop)
-
-    def live(self, t: datetime) -> int:
-        """Spans with start < t <= stop: begun before t, minus those over before t."""
-        return len_before(self.starts, t) - len_before(self.stops, t)
-
-    def weight(self, t: datetime) -> int:
-        return self.start_weights[len_before(self.starts, t)] - self.stop_weights[len_before(self.stops, t)]
-
-    def began(self, a: datetime, b: datetime) -> int:
-        return len_before(self.starts, b) - len_before(self.starts, a)
-
-    def ended(self, a: datetime, b: datetime) -> int:
-        return len_before(self.stops, b) - len_before(self.stops, a)
-
-
-def len_before(values: list[datetime], t: datetime) -> int:
-    return bisect.bisect_left(values, t)
-
-
-def _prefix(weights: Iterable[int]) -> list[int]:
-    sums = [0]
-    for w in weights:
-        sums.append(sums[-1] + w)
-    return sums
-
-
 # --- subscriptions -----------------------------------------------------------------------
-
-
-class Phase(StrEnum):
-    """A stretch of a subscription's life, counted apart in the stats."""
-
-    TRIAL = "trial"
-    PAYING = "paying"
-    PAST_DUE = "past_due"
-
-
-@dataclass(frozen=True)
-class SubscriptionFacts:
-    """What the mirror knows of one subscription, and its price a month."""
-
-    status: SubscriptionStatus
-    created_at: datetime
-    cancel_at_period_end: bool
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    trial_start: datetime | None
-    trial_end: datetime | None
-    canceled_at: datetime | None
-    ended_at: datetime | None
-    revoked_at: datetime | None
-    # Minor units a year (a monthly price times 12), so yearly prices stay whole until the end.
-    yearly_amount: int
-    currency: str
-
-    @property
-    def began(self) -> datetime:
-        return min(t for t in (self.created_at, self.trial_start, self.current_period_start) if t is not None)
-
-    @property
-    def stopped(self) -> datetime | None:
-        """When it stopped counting: ended, revoked, or a cancellation at the period's end taking effect."""
-        stops = [t for t in (self.ended_at, self.revoked_at) if t is not None]
-        if self.status == SubscriptionStatus.CANCELED and self.ended_at is None:
-            stops.extend(t for t in (self.canceled_at, self.current_period_end) if t is not None)
-        if self.cancel_at_period_end and self.status == SubscriptionStatus.ACTIVE and self.current_period_end:
-            stops.append(self.current_period_end)
-        if self.cancel_at_period_end and self.status == SubscriptionStatus.TRIALING and self.trial_end:
-            stops.append(self.trial_end)
-        if self.status in (SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED):
-            stops.extend(t for t in (self.trial_end, self.current_period_start) if t is not None)
-        return min(stops) if stops else None
-
-    def spans(self) -> dict[Phase, Span]:
-        """Its trial, paying and past-due stretches."""
-        if self.status in NEVER_PAID:
-            return {}
-        began, stop = self.began, self.stopped
-        found: dict[Phase, Span] = {}
-
-        def add(phase: Phase, start: datetime, end: datetime | None) -> None:
-            end = end if stop is None else (stop if end is None else min(end, stop))
-            start = max(start, began)
-            if end is None or end > start:
-                found[phase] = Span(start, end)
-
-        paid_from = began
-        if self.trial_end is not None and self.trial_end > began:
-            add(Phase.TRIAL, self.trial_start or began, self.trial_end)
-            paid_from = self.trial_end
-        if self.status == SubscriptionStatus.TRIALING:
-            return found  # its trial is over, but what came next is not known yet
-        if self.status == SubscriptionStatus.PAST_DUE and self.current_period_start is not None:
-            add(Phase.PAYING, paid_from, max(self.current_period_start, paid_from))
-            add(Phase.PAST_DUE, max(self.current_period_start, paid_from), None)
-        else:
-            add(Phase.PAYING, paid_from, None)
-        return found
 
 
 def yearly_minor_units(price: Price | None) -> tuple[int, str]:
@@ -255,10 +147,106 @@ def monthly(yearly: int) -> int:
     return (yearly + 6) // 12
 
 
+# --- in SQL ----------------------------------------------------------------------------
+
+# "Never stops": a moment after any other, so a stop compares and orders without NULLs.
+FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class least(FunctionElement[datetime]):
+    """LEAST(a, b, ...) of non-null moments (SQLite's scalar MIN)."""
+
+    type = DateTimeUTC(timezone=True)
+    name = "least"
+    inherit_cache = True
+
+
+class greatest(FunctionElement[datetime]):
+    """GREATEST(a, b, ...) of non-null moments (SQLite's scalar MAX)."""
+
+    type = DateTimeUTC(timezone=True)
+    name = "greatest"
+    inherit_cache = True
+
+
+@compiles(least)
+def _least(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LEAST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"MIN({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest)
+def _greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"MAX({compiler.process(element.clauses, **kw)})"
+
+
+def _forever() -> ColumnElement[datetime]:
+    return literal(FOREVER, DateTimeUTC(timezone=True))
+
+
+def _or_forever(moment: Any) -> ColumnElement[datetime]:
+    return func.coalesce(moment, _forever(), type_=DateTimeUTC(timezone=True))
+
+
+def _live_at(
+    start: ColumnElement[datetime], stop: ColumnElement[datetime], at: datetime
+) -> ColumnElement[bool]:
+    """Live at `at`: start < at <= stop (a stop of FOREVER never comes)."""
+    return and_(start < at, stop >= at)
+
+
+def _bounds(windows: list[tuple[datetime, datetime]]) -> list[datetime]:
+    """Every window's start and measuring moment, in order: the edges of the buckets."""
+    return sorted({t for window in windows for t in window})
+
+
+def _bucket(moment: Any, bounds: list[datetime]) -> ColumnElement[int]:
+    """How many of the bounds are at or before the moment: 0 before the first, len(bounds) from
+    the last on (a stop of FOREVER, most often: asked first)."""
+    whens: list[tuple[ColumnElement[bool], int]] = [(moment >= bounds[-1], len(bounds))]
+    whens += [(moment < bound, n) for n, bound in enumerate(bounds)]
+    return case(*whens, else_=len(bounds))
+
+
+class Histogram:
+    """Counts (or amounts) per bucket between the bounds, answering "how many before t" and "how
+    many in [a, b)" for t, a and b among the bounds."""
+
+    def __init__(self, bounds: list[datetime]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+
+    def add(self, bucket: int | None, n: int) -> Histogram:
+        if bucket is not None:
+            self.counts[bucket] += n
+        return self
+
+    def before(self, t: datetime) -> int:
+        """Moments earlier than the bound t: their bucket counts at most t's index."""
+        return sum(self.counts[: self.bounds.index(t) + 1])
+
+    def within(self, a: datetime, b: datetime) -> int:
+        return self.before(b) - self.before(a)
+
+
 # --- the service -------------------------------------------------------------------------
 
 
 class StatsService:
+    """Every number comes from aggregate queries in the database (a grant or subscription never
+    comes back as a row): the members' stretches are merged with window functions, the
+    subscriptions' phases are worked out per row in SQL, and both come back as counts of starts
+    and stops per bucket between the periods' bounds, summed up here."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.db = session
 
@@ -276,108 +264,232 @@ class StatsService:
             raise BadRequest(f"Ask for 1 to {MAX_PERIODS} periods.")
         now = now or utcnow()
         starts = period_starts(interval, periods, now)
-        members = Timeline([(span, 1) for span in await self._memberships(publication, starts[0], now)])
-        subs = await self._subscriptions(publication, starts[0])
-        phases: dict[Phase, list[tuple[Span, int]]] = {Phase.TRIAL: [], Phase.PAST_DUE: []}
-        paying: dict[str, list[tuple[Span, int]]] = {}
-        for facts in subs:
-            for phase, span in facts.spans().items():
-                if phase in (Phase.TRIAL, Phase.PAST_DUE):
-                    phases[phase].append((span, 1))
-                if phase in (Phase.PAYING, Phase.PAST_DUE):
-                    paying.setdefault(facts.currency, []).append((span, facts.yearly_amount))
-        trials, past_due = Timeline(phases[Phase.TRIAL]), Timeline(phases[Phase.PAST_DUE])
-        revenue = {currency: Timeline(spans) for currency, spans in paying.items()}
-        all_paying = Timeline([s for spans in paying.values() for s in spans])
-        gifts = await self._gifts(publication, starts[0])
+        windows = [(start, min(next_start(interval, start), now)) for start in starts]
+        members = await self._members(publication, windows, now)
+        subs = await self._subscriptions(publication, windows)
+        gifts = await self._gifts(publication, windows)
         points = []
-        for start in starts:
+        for n, start in enumerate(starts):
             end = next_start(interval, start)
-            at = min(end, now)
+            live, new, churned = members[n]
+            paying, trials, past_due, mrr = subs[n]
             points.append(
                 Point(
                     period_start=start,
                     period_end=end,
-                    measured_at=at,
-                    active_members=members.live(at),
-                    new_members=members.began(start, at),
-                    churned_members=members.ended(start, at),
-                    mrr_by_currency={c: monthly(t.weight(at)) for c, t in revenue.items() if c},
-                    paying=all_paying.live(at),
-                    trials=trials.live(at),
-                    past_due=past_due.live(at),
-                    gift_revenue_by_currency=_summed(g for g in gifts if start <= g[0] < at),
+                    measured_at=windows[n][1],
+                    active_members=live,
+                    new_members=new,
+                    churned_members=churned,
+                    mrr_by_currency=mrr,
+                    paying=paying,
+                    trials=trials,
+                    past_due=past_due,
+                    gift_revenue_by_currency=gifts[n],
                 )
             )
         return Series(interval, await self.currency(publication), now, points)
 
-    async def _gifts(self, publication: Publication, since: datetime) -> list[tuple[datetime, str, int]]:
-        """(paid at, currency, amount) of each gift of the publication's tiers paid since then."""
-        rows = await self.db.execute(
-            select(Gift.paid_at, Gift.currency, Gift.amount)
-            .join(Tier, Tier.id == Gift.tier_id)
-            .where(
-                Tier.publication_id == publication.id,
-                Gift.paid_at >= since,
-                Gift.state.in_([GiftState.PAID, GiftState.REDEEMED]),
-            )
+    async def _members(
+        self, publication: Publication, windows: list[tuple[datetime, datetime]], now: datetime
+    ) -> list[tuple[int, int, int]]:
+        """(active at the window's end, began in it, ended in it) per window, of the readers'
+        merged stretches: a grant joins the stretch before it when it starts no later than that
+        stretch's stop (overlapping or touching), as `merge` does.
+
+        In one pass over the grants ordered by reader and start: a grant opens a stretch when it
+        starts after every earlier one's stop, and closes one when the next starts after every stop
+        so far. The database counts openings and closings per bucket between the windows' bounds.
+
+        Only grants reaching into the first window are read: one over before it cannot change a
+        count in it, since whatever it touches began before the window too."""
+        since = windows[0][0]
+        stop = case(
+            (Grant.revoked_at.is_(None), Grant.ends_at),
+            (Grant.ends_at.is_(None), Grant.revoked_at),
+            (Grant.ends_at < Grant.revoked_at, Grant.ends_at),
+            else_=Grant.revoked_at,
         )
-        return [(paid_at, currency, amount) for paid_at, currency, amount in rows if paid_at]
-
-    async def _memberships(self, publication: Publication, since: datetime, now: datetime) -> list[Span]:
-        """Every stretch a reader held the publication's keys that reaches into the window.
-
-        A grant over before the window cannot change a count in it: whatever it touches began
-        before the window too."""
-        # The reader id only groups rows here: the driver's raw value spares a UUID per row.
-        reader = type_coerce(Grant.reader_id, NullType())
-        rows = await self.db.execute(
-            select(reader, Grant.starts_at, Grant.ends_at, Grant.revoked_at).where(
+        spans = (
+            select(
+                Grant.reader_id.label("reader_id"),
+                Grant.starts_at.label("s"),
+                _or_forever(stop).label("e"),
+            )
+            .where(
                 under_publication(publication),
                 Grant.starts_at < now,
                 or_(Grant.ends_at.is_(None), Grant.ends_at >= since),
                 or_(Grant.revoked_at.is_(None), Grant.revoked_at >= since),
+                or_(stop.is_(None), stop > Grant.starts_at),  # an empty grant was never a membership
             )
+            .subquery("spans")
         )
-        by_reader: dict[object, list[Span]] = {}
-        for reader_id, starts_at, ends_at, revoked_at in rows:
-            if (span := grant_span(starts_at, ends_at, revoked_at)) is not None:
-                by_reader.setdefault(reader_id, []).append(span)
-        # Most readers have one grant here: nothing to merge.
-        return [span for spans in by_reader.values() for span in (spans if len(spans) == 1 else merge(spans))]
+        by_reader: dict[str, Any] = {"partition_by": spans.c.reader_id, "order_by": (spans.c.s, spans.c.e)}
+        marked = select(
+            spans.c.s,
+            func.max(spans.c.e).over(rows=(None, -1), **by_reader).label("before"),
+            func.max(spans.c.e).over(rows=(None, 0), **by_reader).label("upto"),
+            func.lead(spans.c.s).over(**by_reader).label("next"),
+        ).subquery("marked")
+        m = marked.c
+        bounds = _bounds(windows)
+        opened = case((or_(m.before.is_(None), m.s > m.before), _bucket(m.s, bounds)), else_=None)
+        closed = case((or_(m.next.is_(None), m.next > m.upto), _bucket(m.upto, bounds)), else_=None)
+        rows = (await self.db.execute(select(opened, closed, func.count()).group_by(opened, closed))).all()
+        starts, stops = Histogram(bounds), Histogram(bounds)
+        for opened_in, closed_in, count in rows:
+            starts.add(opened_in, int(count))
+            stops.add(closed_in, int(count))
+        return [
+            (starts.before(at) - stops.before(at), starts.within(a, at), stops.within(a, at))
+            for a, at in windows
+        ]
 
-    async def _subscriptions(self, publication: Publication, since: datetime) -> list[SubscriptionFacts]:
-        rows = await self.db.execute(
-            select(Subscription, Price)
-            .join(Tier, Tier.id == Subscription.tier_id)
-            .outerjoin(Price, Price.id == Subscription.price_id)
+    async def _subscriptions(
+        self, publication: Publication, windows: list[tuple[datetime, datetime]]
+    ) -> list[tuple[int, int, int, dict[str, int]]]:
+        """(paying, trials, past-due, MRR by currency) at each window's end.
+
+        Each subscription's trial, paying and past-due stretches are worked out in SQL by the
+        rules in this module's docstring (a stop of FOREVER is one that has not come); the
+        database counts (and sums the prices of) their starts and stops per bucket between the
+        windows' bounds."""
+        since = windows[0][0]
+        S = Subscription
+        status = S.status
+        created, trial_start, trial_end = S.created_at, S.trial_start, S.trial_end
+        period_start, period_end = S.current_period_start, S.current_period_end
+        never = _forever()
+        began = least(created, func.coalesce(trial_start, created), func.coalesce(period_start, created))
+        cancelled_open = and_(status == SubscriptionStatus.CANCELED, S.ended_at.is_(None))
+        stopped_on_hold = status.in_([SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED])
+        stop = least(
+            _or_forever(S.ended_at),
+            _or_forever(S.revoked_at),
+            case((cancelled_open, _or_forever(S.canceled_at)), else_=never),
+            case((cancelled_open, _or_forever(period_end)), else_=never),
+            case(
+                (and_(S.cancel_at_period_end, status == SubscriptionStatus.ACTIVE), _or_forever(period_end)),
+                else_=never,
+            ),
+            case(
+                (and_(S.cancel_at_period_end, status == SubscriptionStatus.TRIALING), _or_forever(trial_end)),
+                else_=never,
+            ),
+            case((stopped_on_hold, _or_forever(trial_end)), else_=never),
+            case((stopped_on_hold, _or_forever(period_start)), else_=never),
+        )
+        amount = case(
+            (Price.id.is_(None), 0),
+            (Price.interval == "month", Price.unit_amount * 12),
+            else_=Price.unit_amount,
+        )
+        facts = (
+            select(
+                status.label("status"),
+                period_start.label("period_start"),
+                trial_start.label("trial_start"),
+                trial_end.label("trial_end"),
+                began.label("began"),
+                stop.label("stop"),
+                amount.label("amount"),
+                func.coalesce(Price.currency, "").label("currency"),
+            )
+            .join(Tier, Tier.id == S.tier_id)
+            .outerjoin(Price, Price.id == S.price_id)
             .where(
                 Tier.publication_id == publication.id,
-                Subscription.status.not_in(NEVER_PAID),
-                or_(Subscription.ended_at.is_(None), Subscription.ended_at >= since),
-                or_(Subscription.revoked_at.is_(None), Subscription.revoked_at >= since),
+                status.not_in(NEVER_PAID),
+                or_(S.ended_at.is_(None), S.ended_at >= since),
+                or_(S.revoked_at.is_(None), S.revoked_at >= since),
             )
+            .cte("facts")
+            .prefix_with("MATERIALIZED", dialect="postgresql")  # each row's expressions once
         )
-        facts = []
-        for sub, price in rows.tuples():
-            amount, currency = yearly_minor_units(price)
-            facts.append(
-                SubscriptionFacts(
-                    status=sub.status,
-                    created_at=sub.created_at,
-                    cancel_at_period_end=sub.cancel_at_period_end,
-                    current_period_start=sub.current_period_start,
-                    current_period_end=sub.current_period_end,
-                    trial_start=sub.trial_start,
-                    trial_end=sub.trial_end,
-                    canceled_at=sub.canceled_at,
-                    ended_at=sub.ended_at,
-                    revoked_at=sub.revoked_at,
-                    yearly_amount=amount,
-                    currency=currency,
-                )
+        f = facts.c
+        had_trial = and_(f.trial_end.is_not(None), f.trial_end > f.began)
+        trial_from = greatest(func.coalesce(f.trial_start, f.began), f.began)
+        trial_to = least(func.coalesce(f.trial_end, never), f.stop)
+        paid_from = case((had_trial, f.trial_end), else_=f.began)
+        fell_due = and_(f.status == SubscriptionStatus.PAST_DUE, f.period_start.is_not(None))
+        due_from = greatest(func.coalesce(f.period_start, f.began), paid_from)
+        paid_to = case((fell_due, least(due_from, f.stop)), else_=f.stop)
+        phases = (
+            select(
+                f.currency,
+                f.amount,
+                case((and_(had_trial, trial_to > trial_from), True), else_=False).label("trial_ok"),
+                trial_from.label("trial_from"),
+                trial_to.label("trial_to"),
+                case(
+                    (and_(f.status != SubscriptionStatus.TRIALING, paid_to > paid_from), True), else_=False
+                ).label("paid_ok"),
+                paid_from.label("paid_from"),
+                paid_to.label("paid_to"),
+                case((and_(fell_due, f.stop > due_from), True), else_=False).label("due_ok"),
+                due_from.label("due_from"),
+                f.stop.label("due_to"),
             )
-        return facts
+            .cte("phases")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        p = phases.c
+        bounds = _bounds(windows)
+        keys: list[ColumnElement[Any]] = [p.currency]
+        for phase in ("trial", "paid", "due"):
+            ok = p[f"{phase}_ok"]
+            keys += [
+                case((ok, _bucket(p[f"{phase}_from"], bounds)), else_=None),
+                case((ok, _bucket(p[f"{phase}_to"], bounds)), else_=None),
+            ]
+        query = select(*keys, func.count(), func.sum(p.amount)).group_by(*keys)
+        trials, dues = Histogram(bounds), Histogram(bounds)
+        paid = Histogram(bounds)
+        by_currency: dict[str, Histogram] = {}
+        for currency, *edges, count, total in (await self.db.execute(query)).all():
+            n, weight = int(count), int(total or 0)
+            trials.add(edges[0], n).add(edges[1], -n)
+            dues.add(edges[4], n).add(edges[5], -n)
+            paid.add(edges[2], n).add(edges[3], -n).add(edges[4], n).add(edges[5], -n)
+            if currency and (edges[2] is not None or edges[4] is not None):  # it brought money
+                revenue = by_currency.setdefault(str(currency), Histogram(bounds))
+                revenue.add(edges[2], weight).add(edges[3], -weight)
+                revenue.add(edges[4], weight).add(edges[5], -weight)
+        return [
+            (
+                paid.before(at),
+                trials.before(at),
+                dues.before(at),
+                {c: monthly(h.before(at)) for c, h in sorted(by_currency.items())},
+            )
+            for _, at in windows
+        ]
+
+    async def _gifts(
+        self, publication: Publication, windows: list[tuple[datetime, datetime]]
+    ) -> list[dict[str, int]]:
+        """Per window, the gifts of the publication's tiers paid within it, by currency (refunded
+        ones left out)."""
+        columns: list[Any] = [Gift.currency]
+        columns += [func.sum(Gift.amount).filter(Gift.paid_at >= a, Gift.paid_at < at) for a, at in windows]
+        rows = (
+            await self.db.execute(
+                select(*columns)
+                .join(Tier, Tier.id == Gift.tier_id)
+                .where(
+                    Tier.publication_id == publication.id,
+                    Gift.paid_at >= windows[0][0],
+                    Gift.state.in_([GiftState.PAID, GiftState.REDEEMED]),
+                )
+                .group_by(Gift.currency)
+                .order_by(Gift.currency)
+            )
+        ).all()
+        return [
+            {str(row[0]): int(row[n + 1]) for row in rows if row[n + 1] is not None}
+            for n in range(len(windows))
+        ]
 
     async def currency(self, publication: Publication) -> str:
         """The currency the publication mostly sells in: its prices on offer, else any it had."""
@@ -393,10 +505,3 @@ class StatsService:
         if not counts:
             return DEFAULT_CURRENCY
         return min(counts, key=lambda c: (-counts[c], c))
-
-
-def _summed(rows: Iterable[tuple[datetime, str, int]]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for _, currency, amount in rows:
-        totals[currency] = totals.get(currency, 0) + amount
-    return dict(sorted(totals.items()))
