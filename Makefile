@@ -41,6 +41,7 @@ bench: env
 	$(UV) run --no-sync python -m bench.tokens
 	$(UV) run --no-sync python -m bench.access_check
 	$(UV) run --no-sync python -m bench.gateway
+	$(UV) run --no-sync python -m bench.front
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py
