@@ -19,6 +19,8 @@ class Grant(UUIDAuditBase):
     __table_args__ = (
         UniqueConstraint("reader_id", "key", "source", "source_id", name="reader_key_source"),
         Index("ix_reader_grant_live", "reader_id", "revoked_at", "ends_at"),
+        # A publication's grants: its key, or a key under it (LIKE 'pub:x:%', whatever the collation).
+        Index("ix_reader_grant_key", "key", postgresql_ops={"key": "varchar_pattern_ops"}),
     )
 
     reader_id: Mapped[UUID] = mapped_column(ForeignKey("reader.id", ondelete="CASCADE"))

@@ -60,9 +60,15 @@ class MemberService:
         ]
         if source:
             live.append(Grant.source == source)
-        ids_query = select(Grant.reader_id).where(*live).group_by(Grant.reader_id).order_by(Grant.reader_id)
-        if after is not None:
-            ids_query = ids_query.having(Grant.reader_id > after)
+        # The next page's readers straight from the reader-ordered grants index: a WHERE, not a
+        # HAVING, so every database starts the scan at the cursor.
+        after_cursor = [] if after is None else [Grant.reader_id > after]
+        ids_query = (
+            select(Grant.reader_id)
+            .where(*live, *after_cursor)
+            .group_by(Grant.reader_id)
+            .order_by(Grant.reader_id)
+        )
         ids = list(await self.db.scalars(ids_query.limit(limit + 1)))
         page, more = ids[:limit], len(ids) > limit
         rows = (

@@ -325,17 +325,21 @@ class StatsService:
             )
             .subquery("spans")
         )
-        by_reader: dict[str, Any] = {"partition_by": spans.c.reader_id, "order_by": (spans.c.s, spans.c.e)}
+        # One window (a frame up to the row before): ties in start may come in any order, and
+        # lead() ignores the frame, so the database sorts once and runs one window pass.
+        ahead: dict[str, Any] = {"partition_by": spans.c.reader_id, "order_by": spans.c.s, "rows": (None, -1)}
+        before = func.max(spans.c.e).over(**ahead)
         marked = select(
             spans.c.s,
-            func.max(spans.c.e).over(rows=(None, -1), **by_reader).label("before"),
-            func.max(spans.c.e).over(rows=(None, 0), **by_reader).label("upto"),
-            func.lead(spans.c.s).over(**by_reader).label("next"),
+            spans.c.e,
+            before.label("before"),
+            func.lead(spans.c.s).over(**ahead).label("next"),
         ).subquery("marked")
         m = marked.c
         bounds = _bounds(windows)
+        upto = case((m.before.is_(None), m.e), else_=greatest(m.before, m.e))
         opened = case((or_(m.before.is_(None), m.s > m.before), _bucket(m.s, bounds)), else_=None)
-        closed = case((or_(m.next.is_(None), m.next > m.upto), _bucket(m.upto, bounds)), else_=None)
+        closed = case((or_(m.next.is_(None), m.next > upto), _bucket(upto, bounds)), else_=None)
         rows = (await self.db.execute(select(opened, closed, func.count()).group_by(opened, closed))).all()
         starts, stops = Histogram(bounds), Histogram(bounds)
         for opened_in, closed_in, count in rows:
