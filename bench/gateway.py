@@ -405,6 +405,7 @@ def run(tmp: Path, www_root: Path) -> tuple[dict[str, Result], list[Scenario], i
                 "GATEWAY_ENVIRONMENT": "production",
                 "GATEWAY_PORT": str(port),
                 "GATEWAY_PUBLIC_URL": gateway_url,  # both gateways are the one the tokens name
+                "GATEWAY_STORY_ORIGIN": "samples",  # production refuses to start without one
                 "GATEWAY_MEMBERSHIP_URL": membership_url,
                 "GATEWAY_MEMBERSHIP_API_KEY": api_key,
                 "GATEWAY_LOG_LEVEL": level,
