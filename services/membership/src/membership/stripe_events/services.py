@@ -2,14 +2,16 @@
 
 A claim is one conditional UPDATE (`attempts + 1`, a lease until some time) that only one worker
 can win, on SQLite and PostgreSQL alike; a worker that dies mid-event simply lets its lease run
-out, and the event is taken again. Handlers converge on Stripe's state, so taking one twice is
-harmless anyway.
+out, and the event is taken again. A worker handles an event only while the lease it claimed is
+still its own (`hold`, in the handling transaction, which keeps the row locked until it commits):
+a batch can outlast its lease, and then another worker may have taken the event meanwhile.
+Handlers converge on Stripe's state, so a retry after a crash is harmless anyway.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -47,9 +49,10 @@ class Inbox:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def claim_due(self, limit: int = 20) -> list[str]:
+    async def claim_due(self, limit: int = 20, *, until: datetime | None = None) -> list[str]:
+        """Events due now, each leased until `until` (default: now plus the lease)."""
         now = utcnow()
-        lease = timedelta(seconds=self.settings.stripe_lease_seconds)
+        until = until or now + timedelta(seconds=self.settings.stripe_lease_seconds)
         due = or_(StripeEvent.leased_until.is_(None), StripeEvent.leased_until < now)
         candidates = await self.db.scalars(
             select(StripeEvent.id)
@@ -62,12 +65,28 @@ class Inbox:
             won = await self.db.execute(
                 update(StripeEvent)
                 .where(StripeEvent.id == event_id, StripeEvent.status == EventStatus.PENDING, due)
-                .values(leased_until=now + lease, attempts=StripeEvent.attempts + 1)
+                .values(leased_until=until, attempts=StripeEvent.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             if won.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(event_id)
         return claimed
+
+    async def hold(self, event_id: str, leased_until: datetime) -> bool:
+        """Whether the lease a claim gave (`leased_until`) is still this worker's; if so it is
+        renewed, and the row stays locked until this transaction ends. False: it lapsed and another
+        worker took the event, or finished it."""
+        renewed = await self.db.execute(
+            update(StripeEvent)
+            .where(
+                StripeEvent.id == event_id,
+                StripeEvent.status == EventStatus.PENDING,
+                StripeEvent.leased_until == leased_until,
+            )
+            .values(leased_until=utcnow() + timedelta(seconds=self.settings.stripe_lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return renewed.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     async def done(self, event_id: str) -> None:
         event = await self.db.get(StripeEvent, event_id)
@@ -79,9 +98,15 @@ class Inbox:
                 None,
             )
 
-    async def failed(self, event_id: str, error: str) -> StripeEvent | None:
-        event = await self.db.get(StripeEvent, event_id)
-        if event is None:
+    async def failed(
+        self, event_id: str, error: str, leased_until: datetime | None = None
+    ) -> StripeEvent | None:
+        """Records a failed attempt, unless the event is no longer this worker's (`leased_until`:
+        the lease it claimed): another worker may have taken it and even processed it since."""
+        event = await self.db.get(StripeEvent, event_id, with_for_update=True)
+        if event is None or event.status is not EventStatus.PENDING:
+            return None
+        if leased_until is not None and event.leased_until != leased_until:
             return None
         event.last_error = error[:4000]
         event.leased_until = None

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime, timedelta
 
 import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
 from membership.gifts.services import GiftService
+from membership.lib.clock import utcnow
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
 from membership.settings import Settings
@@ -33,15 +35,20 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Handles every event due now; answers how many it took."""
+        until = utcnow() + timedelta(seconds=self.settings.stripe_lease_seconds)
         async with self.alchemy.get_session() as session:
-            claimed = await Inbox(session, self.settings).claim_due()
+            claimed = await Inbox(session, self.settings).claim_due(until=until)
             await session.commit()
         for event_id in claimed:
-            await self.process(event_id)
+            await self.process(event_id, until)
         return len(claimed)
 
-    async def process(self, event_id: str) -> None:
+    async def process(self, event_id: str, leased_until: datetime) -> None:
+        """Handles one claimed event, if the lease is still ours (the batch may have outlasted it)."""
         async with self.alchemy.get_session() as session:
+            if not await Inbox(session, self.settings).hold(event_id, leased_until):
+                log.info("stripe event taken by another worker", event_id=event_id)
+                return
             event = await session.get(StripeEvent, event_id)
             if event is None:
                 return
@@ -58,7 +65,7 @@ class InboxWorker:
                 await session.rollback()
                 error = f"{type(exc).__name__}: {exc}"
                 async with self.alchemy.get_session() as again:
-                    failed = await Inbox(again, self.settings).failed(event_id, error)
+                    failed = await Inbox(again, self.settings).failed(event_id, error, leased_until)
                     await again.commit()
                 log.warning(
                     "stripe event failed",

@@ -232,8 +232,8 @@ class SubscriptionService:
         remote = remote or await self.stripe.subscription(stripe_subscription_id)
         created = False
         if local is None:
-            local = await self._place(remote)
-            created = True
+            # Not created when another worker placed it first (then it announced it, not we).
+            local, created = await self._place(remote)
         changed = created
         # Stripe's word for the status becomes ours here; one we don't know fails loudly (and retries).
         mirrored = {name: getattr(remote, name) for name in FIELDS} | {
@@ -262,8 +262,9 @@ class SubscriptionService:
             offer = {"offer_id": str(sub.offer_id), **data}
             await outbox.emit(EventType.OFFER_REDEEMED, offer, publication_ids=where, reader_id=sub.reader_id)
 
-    async def _place(self, remote: RemoteSubscription) -> Subscription:
-        """A subscription we have not seen: whose and which tier, from our metadata or our ids."""
+    async def _place(self, remote: RemoteSubscription) -> tuple[Subscription, bool]:
+        """A subscription we have not seen: whose and which tier, from our metadata or our ids;
+        and whether we made its row (False: another worker did meanwhile)."""
         reader_id = _uuid(remote.metadata.get("tollgate_reader_id")) or await self.db.scalar(
             select(StripeCustomer.reader_id).where(StripeCustomer.stripe_customer_id == remote.customer)
         )
@@ -299,9 +300,9 @@ class SubscriptionService:
             )
             if found is None:
                 raise
-            return found
+            return found, False
         await self.db.refresh(sub, ["tier"])
-        return sub
+        return sub, True
 
     async def apply_access(self, sub: Subscription) -> bool:
         state = SubscriptionState(

@@ -2,7 +2,9 @@
 says, send it with the SSRF-safe sender, log the attempt, and retry on the schedule.
 
 At least once: a message is marked delivered only after a 2xx, so a crash between sending and
-recording sends it again (same `webhook-id`, for the receiver to drop). Each message is read in
+recording sends it again (same `webhook-id`, for the receiver to drop); a live worker sends only
+while the lease it claimed is still its own, renewed just before sending (a batch can outlast its
+lease, and then another worker may have taken the message). Each message is read in
 one short transaction, sent with no transaction open, and recorded in another, so a slow endpoint
 holds no database lock. 410 Gone disables the endpoint; five days of failures with no success
 disable it too, and the publication's owners are emailed. Runs inside membership
@@ -64,9 +66,10 @@ class WebhookWorker:
 
     async def run_once(self) -> int:
         """Sends every message due now (at most a batch); answers how many it took."""
-        claimed = await self._claim()
+        until = utcnow() + timedelta(seconds=self.settings.webhook_lease_seconds)
+        claimed = await self._claim(until)
         if claimed:
-            await asyncio.gather(*(self._deliver(message_id) for message_id in claimed))
+            await asyncio.gather(*(self._deliver(message_id, until) for message_id in claimed))
         return len(claimed)
 
     async def run_forever(self) -> None:
@@ -83,9 +86,10 @@ class WebhookWorker:
             with contextlib.suppress(Exception):
                 await self.sender.aclose()
 
-    async def _claim(self) -> list[UUID]:
+    async def _claim(self, until: datetime | None = None) -> list[UUID]:
+        """Due messages, each leased until `until` (default: now plus the lease)."""
         now = utcnow()
-        lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
+        lease = until or now + timedelta(seconds=self.settings.webhook_lease_seconds)
         async with self.alchemy.get_session() as session:
             due = list(
                 await session.scalars(
@@ -117,9 +121,9 @@ class WebhookWorker:
             await session.commit()
         return claimed
 
-    async def _deliver(self, message_id: UUID) -> None:
+    async def _deliver(self, message_id: UUID, leased_until: datetime) -> None:
         try:
-            outgoing = await self._prepare(message_id)
+            outgoing = await self._prepare(message_id, leased_until)
             if outgoing is None:
                 return
             delivery = await self.sender.send(outgoing.url, outgoing.body, outgoing.headers)
@@ -127,8 +131,22 @@ class WebhookWorker:
         except Exception:  # one bad message must not stop the others; its lease lapses and it is retried
             log.exception("webhook delivery error", message=str(message_id))
 
-    async def _prepare(self, message_id: UUID) -> Outgoing | None:
+    async def _prepare(self, message_id: UUID, leased_until: datetime) -> Outgoing | None:
         async with self.alchemy.get_session() as session:
+            # Still ours? Then renewed, so the send (within its timeout) has a whole lease.
+            held = await session.execute(
+                update(WebhookMessage)
+                .where(
+                    WebhookMessage.id == message_id,
+                    WebhookMessage.state == MessageState.PENDING,
+                    WebhookMessage.leased_until == leased_until,
+                )
+                .values(leased_until=utcnow() + timedelta(seconds=self.settings.webhook_lease_seconds))
+                .execution_options(synchronize_session=False)
+            )
+            if not held.rowcount:  # type: ignore[attr-defined]
+                log.info("webhook message taken by another worker", message=str(message_id))
+                return None
             message = await session.get(WebhookMessage, message_id)
             if message is None or message.state is not MessageState.PENDING:
                 return None
@@ -154,6 +172,7 @@ class WebhookWorker:
                 "webhook-timestamp": str(int(stamp.timestamp())),
                 "webhook-signature": signature,
             }
+            await session.commit()  # the renewed lease
             return Outgoing(message.id, endpoint.url, body, headers)
 
     async def _state(
