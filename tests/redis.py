@@ -8,17 +8,23 @@ Without Redis those tests skip with the reason, except with CI=true, where that 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
+from redis.asyncio import Redis
 
 import redis
+from membership.entitlements.push import PushedChanges, channel
 
 REDIS = os.environ.get("TOLLGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,3 +87,24 @@ class PrivateRedis:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+
+@asynccontextmanager
+async def heard_on(redis_url: str, prefix: str) -> AsyncIterator[asyncio.Queue[PushedChanges]]:
+    """What membership pushes on the entitlements channel while the block runs."""
+    queue: asyncio.Queue[PushedChanges] = asyncio.Queue()
+    client = Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel(prefix))
+
+    async def listen() -> None:
+        async for message in pubsub.listen():
+            queue.put_nowait(msgspec.json.decode(message["data"], type=PushedChanges))
+
+    task = asyncio.create_task(listen())
+    try:
+        yield queue
+    finally:
+        task.cancel()
+        await pubsub.aclose()
+        await client.aclose()

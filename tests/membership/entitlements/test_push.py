@@ -10,36 +10,22 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from membership.db import alchemy_config
-from membership.entitlements.push import PushedChanges, channel, pushing, revocation_push
+from membership.entitlements.push import PushedChanges, pushing, revocation_push
 from membership.grants.models import EntitlementChange
 from membership.grants.services import GrantService
 from membership.readers.services import ReaderService
 from tests.conftest import empty_tables, make_settings
+from tests.redis import heard_on
 
 
 @pytest.fixture
 async def heard(shared_redis: tuple[str, str]) -> AsyncIterator[asyncio.Queue[PushedChanges]]:
-    url, prefix = shared_redis
-    queue: asyncio.Queue[PushedChanges] = asyncio.Queue()
-    redis = Redis.from_url(url)
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(channel(prefix))
-
-    async def listen() -> None:
-        async for message in pubsub.listen():
-            queue.put_nowait(msgspec.json.decode(message["data"], type=PushedChanges))
-
-    task = asyncio.create_task(listen())
-    yield queue
-    task.cancel()
-    await pubsub.aclose()
-    await redis.aclose()
+    async with heard_on(*shared_redis) as queue:
+        yield queue
 
 
 async def next_heard(queue: asyncio.Queue[PushedChanges], seconds: float = 5.0) -> PushedChanges:

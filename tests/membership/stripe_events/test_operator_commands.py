@@ -16,23 +16,25 @@ from membership.grants.models import Grant
 from membership.subscriptions.models import Subscription
 from membership.tokens.models import SigningKey
 from tests.membership.conftest import Stack
+from tests.redis import heard_on
 
 MEMBERSHIP = str(Path(sys.executable).parent / "membership")
 
 
-def run(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+def run(stack: Stack, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMBERSHIP_")} | {
         "MEMBERSHIP_DATABASE_URL": stack.database_url,
         "MEMBERSHIP_DATA_DIR": str(stack.settings.data_dir),
         "MEMBERSHIP_STRIPE_SANDBOX_URL": stack.sandbox,
         "MEMBERSHIP_LOG_LEVEL": "WARNING",
+        **env_extra,
     }
     return subprocess.run(
         [MEMBERSHIP, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
 
 
-async def test_tiers_create_reconcile_and_worker(stack: Stack) -> None:
+async def test_tiers_create_reconcile_and_worker(stack: Stack, shared_redis: tuple[str, str]) -> None:
     made = await asyncio.to_thread(
         run,
         stack,
@@ -62,10 +64,17 @@ async def test_tiers_create_reconcile_and_worker(stack: Stack) -> None:
         await conn.execute(delete(Subscription).where(Subscription.reader_id == reader_id))
     assert (await reader.get("/api/me/entitlements")).json()["keys"] == []
 
-    repaired = await asyncio.to_thread(run, stack, "stripe", "reconcile")
-    assert repaired.returncode == 0, repaired.stderr
-    assert "Reconciled" in repaired.stdout and "added" in repaired.stdout
-    assert (await reader.get("/api/me/entitlements")).json()["keys"] == ["member"]
+    # The repair is a job of its own: its commits reach the gateways by push, as a request's do.
+    redis_url, prefix = shared_redis
+    async with heard_on(redis_url, prefix) as heard:
+        repaired = await asyncio.to_thread(
+            run, stack, "stripe", "reconcile", MEMBERSHIP_REDIS_URL=redis_url, MEMBERSHIP_REDIS_PREFIX=prefix
+        )
+        assert repaired.returncode == 0, repaired.stderr
+        assert "Reconciled" in repaired.stdout and "added" in repaired.stdout
+        assert (await reader.get("/api/me/entitlements")).json()["keys"] == ["member"]
+        pushed = await asyncio.wait_for(heard.get(), timeout=5)
+    assert reader_id in {c.reader_id for c in pushed.changes}
 
     worked = await asyncio.to_thread(run, stack, "stripe", "worker", "--once")
     assert worked.returncode == 0, worked.stderr

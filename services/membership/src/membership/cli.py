@@ -25,20 +25,17 @@ T = TypeVar("T")
 
 
 def _job(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from membership.db import alchemy_config
+    from membership.entitlements.push import job_database
     from membership.settings import Settings
 
     settings = Settings()
-    alchemy = alchemy_config(settings)
 
     async def go() -> T:
-        try:
-            async with following(settings.sandbox_clock_url), alchemy.get_session() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await alchemy.get_engine().dispose()
+        clock = following(settings.sandbox_clock_url)
+        async with clock, job_database(settings) as alchemy, alchemy.get_session() as session:
+            result = await work(session)
+            await session.commit()
+            return result
 
     try:
         return asyncio.run(go())
@@ -331,7 +328,7 @@ def replay_events(event_ids: tuple[str, ...], all_failed: bool) -> None:
 def run_worker(once: bool) -> None:
     """Process the Stripe inbox, send gift mail that falls due and deliver outgoing webhooks
     (any number may run at once)."""
-    from membership.db import alchemy_config
+    from membership.entitlements.push import job_database
     from membership.gifts.worker import GiftMailer
     from membership.lib.stripe_client import StripeApi
     from membership.settings import Settings
@@ -339,26 +336,23 @@ def run_worker(once: bool) -> None:
     from membership.webhooks.worker import WebhookWorker
 
     settings = Settings()
-    alchemy = alchemy_config(settings)
-    worker = InboxWorker(alchemy, settings, StripeApi(settings))
-    mailer = GiftMailer(alchemy, settings, StripeApi(settings))
-    webhooks = WebhookWorker(alchemy, settings)
 
     async def go() -> int:
-        try:
-            async with following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds):
-                if not once:
-                    await asyncio.gather(worker.run_forever(), mailer.run_forever(), webhooks.run_forever())
-                total = 0
-                while taken := await worker.run_once():
-                    total += taken
-                await mailer.run_once()
-                while await webhooks.run_once():
-                    pass
-                await webhooks.sender.aclose()
-                return total
-        finally:
-            await alchemy.get_engine().dispose()
+        clock = following(settings.sandbox_clock_url, every=settings.sandbox_clock_seconds)
+        async with clock, job_database(settings) as alchemy:
+            worker = InboxWorker(alchemy, settings, StripeApi(settings))
+            mailer = GiftMailer(alchemy, settings, StripeApi(settings))
+            webhooks = WebhookWorker(alchemy, settings)
+            if not once:
+                await asyncio.gather(worker.run_forever(), mailer.run_forever(), webhooks.run_forever())
+            total = 0
+            while taken := await worker.run_once():
+                total += taken
+            await mailer.run_once()
+            while await webhooks.run_once():
+                pass
+            await webhooks.sender.aclose()
+            return total
 
     click.echo(f"Processed {asyncio.run(go())} event(s).")
 

@@ -19,12 +19,15 @@ from typing import Any
 
 import msgspec
 import structlog
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
+from membership.db import alchemy_config
 from membership.grants.models import EntitlementChange
+from membership.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -138,3 +141,16 @@ async def pushing(push: RevocationPush | None) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await push.aclose()
+
+
+@contextlib.asynccontextmanager
+async def job_database(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
+    """A job's database (a CLI command, the worker, reconcile): its commits push entitlement
+    changes as a request's do, and its engine is closed when the job ends."""
+    push = revocation_push(settings.redis_url, settings.redis_prefix)
+    alchemy = alchemy_config(settings, info=push.session_info() if push else None)
+    try:
+        async with pushing(push):
+            yield alchemy
+    finally:
+        await alchemy.get_engine().dispose()

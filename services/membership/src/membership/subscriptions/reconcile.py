@@ -13,7 +13,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-from membership.db import alchemy_config
+from membership.entitlements.push import job_database
 from membership.gifts.models import Gift, GiftState
 from membership.gifts.services import GiftService
 from membership.lib.stripe_client import StripeApi
@@ -43,7 +43,11 @@ class Report:
 
 async def reconcile_all(settings: Settings | None = None, *, show_progress: bool = True) -> Report:
     settings = settings or Settings()
-    alchemy = alchemy_config(settings)
+    async with job_database(settings) as alchemy:
+        return await _reconcile(alchemy, settings, show_progress)
+
+
+async def _reconcile(alchemy: SQLAlchemyAsyncConfig, settings: Settings, show_progress: bool) -> Report:
     stripe = StripeApi(settings)
     report = Report()
     columns = (
@@ -52,33 +56,30 @@ async def reconcile_all(settings: Settings | None = None, *, show_progress: bool
         TextColumn("{task.completed} subscriptions"),
         TimeElapsedColumn(),
     )
-    try:
-        with Progress(*columns, disable=not show_progress, transient=False) as progress:
-            task = progress.add_task("reconcile", total=None)
-            async for remote in stripe.all_subscriptions():
-                report.seen += 1
-                async with alchemy.get_session() as session:
-                    try:
-                        result = await SubscriptionService(session, settings, stripe).sync(
-                            remote.id, remote=remote
-                        )
-                    except (NotOurs, NotYetKnown):
-                        report.not_ours += 1
-                        progress.advance(task)
-                        continue
-                    await session.commit()
-                if result.changed:
-                    report.changed += 1
-                    report.created += result.created
-                    verb = "added" if result.created else "repaired"
-                    report.changes.append(f"{verb} {remote.id} ({remote.status})")
-                progress.advance(task)
-            await _settle_gifts(alchemy, settings, stripe, report)
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task("reconcile", total=None)
+        async for remote in stripe.all_subscriptions():
+            report.seen += 1
             async with alchemy.get_session() as session:
-                report.changes += await OfferService(session, stripe).reconcile()
+                try:
+                    result = await SubscriptionService(session, settings, stripe).sync(
+                        remote.id, remote=remote
+                    )
+                except (NotOurs, NotYetKnown):
+                    report.not_ours += 1
+                    progress.advance(task)
+                    continue
                 await session.commit()
-    finally:
-        await alchemy.get_engine().dispose()
+            if result.changed:
+                report.changed += 1
+                report.created += result.created
+                verb = "added" if result.created else "repaired"
+                report.changes.append(f"{verb} {remote.id} ({remote.status})")
+            progress.advance(task)
+        await _settle_gifts(alchemy, settings, stripe, report)
+        async with alchemy.get_session() as session:
+            report.changes += await OfferService(session, stripe).reconcile()
+            await session.commit()
     return report
 
 
