@@ -273,6 +273,7 @@ def story_origin_problems(compose: dict[str, Any]) -> list[str]:
 
 SCALABLE = ("gateway", "membership")
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "tollgate.conf"
+BALANCER_TEMPLATE = ROOT / "deploy" / "nginx" / "tollgate-membership.conf"
 NGINX_TEMPLATES_DIR = "/etc/nginx/templates/"
 _PLACEHOLDER = re.compile(r"\$\{(TOLLGATE_[A-Z_]+)\}")
 
@@ -312,6 +313,44 @@ def redis_problems(compose: dict[str, Any]) -> list[str]:
     return problems
 
 
+def template_problems(name: str, service: dict[str, Any], template: Path) -> list[str]:
+    """An nginx service mounts a shipped template where its image renders templates, and sets a
+    value for each of its placeholders."""
+    problems = []
+    mounts = [str(v).split(":") for v in service.get("volumes") or []]
+    shipped = [m for m in mounts if (ROOT / m[0]).resolve() == template.resolve()]
+    if not template.is_file():
+        problems.append(f"{template.relative_to(ROOT)} does not exist")
+    if not shipped:
+        problems.append(f"{name} does not mount {template.relative_to(ROOT)}")
+    elif not (shipped[0][1].startswith(NGINX_TEMPLATES_DIR) and shipped[0][1].endswith(".conf.template")):
+        problems.append(f"{name} mounts the template at {shipped[0][1]}, which its image does not render")
+    env = environment(service)
+    wanted = set(_PLACEHOLDER.findall(template.read_text())) if template.is_file() else set()
+    if missing := sorted(wanted - set(env)):
+        problems.append(f"{name} sets no value for {', '.join(missing)}")
+    return problems
+
+
+def listen_problems(name: str, service: dict[str, Any], variable: str) -> list[str]:
+    listen = environment(service).get(variable, "").split()[:1]
+    if not listen or int(listen[0].rsplit(":", 1)[-1]) not in container_ports(service):
+        return [f"{name} listens on {listen} but publishes or exposes {sorted(container_ports(service))}"]
+    return []
+
+
+def upstream_line_problems(
+    name: str, env: dict[str, str], variable: str, resolver: str, target: str
+) -> list[str]:
+    """The upstream's server lines name `target` (service:port); `resolve` comes with a resolver."""
+    problems = []
+    if f"server {target} " not in env.get(variable, "") + " ":
+        problems.append(f"{name}'s upstream does not name {target}")
+    if "resolve" in env.get(variable, "") and "resolver" not in env.get(resolver, ""):
+        problems.append(f"{name}: `resolve` needs a resolver (Docker's: 127.0.0.11)")
+    return problems
+
+
 def nginx_problems(compose: dict[str, Any], template: Path) -> list[str]:
     """nginx mounts the shipped template where its image renders templates, with every value set,
     listening on the port it publishes, in front of the gateway's port."""
@@ -319,30 +358,42 @@ def nginx_problems(compose: dict[str, Any], template: Path) -> list[str]:
     nginx = services.get("nginx")
     if nginx is None:
         return ["no nginx service"]
-    problems = []
-    mounts = [str(v).split(":") for v in nginx.get("volumes") or []]
-    shipped = [m for m in mounts if (ROOT / m[0]).resolve() == template.resolve()]
-    if not template.is_file():
-        problems.append(f"{template.relative_to(ROOT)} does not exist")
-    if not shipped:
-        problems.append(f"nginx does not mount {template.relative_to(ROOT)}")
-    elif not (shipped[0][1].startswith(NGINX_TEMPLATES_DIR) and shipped[0][1].endswith(".conf.template")):
-        problems.append(f"nginx mounts the template at {shipped[0][1]}, which its image does not render")
-    env = environment(nginx)
-    wanted = set(_PLACEHOLDER.findall(template.read_text())) if template.is_file() else set()
-    if missing := sorted(wanted - set(env)):
-        problems.append(f"nginx sets no value for {', '.join(missing)}")
-    listen = env.get("TOLLGATE_LISTEN", "").split()[:1]
-    if not listen or int(listen[0].rsplit(":", 1)[-1]) not in container_ports(nginx):
-        problems.append(f"nginx listens on {listen} but publishes {sorted(container_ports(nginx))}")
-    gateway_port = env_port("gateway", compose)
-    if f"server gateway:{gateway_port} " not in env.get("TOLLGATE_GATEWAYS", "") + " ":
-        problems.append(f"nginx's upstream does not name gateway:{gateway_port}")
-    if "resolve" in env.get("TOLLGATE_GATEWAYS", "") and "resolver" not in env.get("TOLLGATE_RESOLVER", ""):
-        problems.append("`resolve` needs a resolver (Docker's: 127.0.0.11)")
+    problems = template_problems("nginx", nginx, template) + listen_problems(
+        "nginx", nginx, "TOLLGATE_LISTEN"
+    )
+    target = f"gateway:{env_port('gateway', compose)}"
+    problems += upstream_line_problems(
+        "nginx", environment(nginx), "TOLLGATE_GATEWAYS", "TOLLGATE_RESOLVER", target
+    )
     condition = (nginx.get("depends_on") or {}).get("gateway", {}).get("condition")
     if condition != "service_healthy":
         problems.append("nginx does not wait for the gateway to be healthy")
+    return problems
+
+
+def balancer_problems(compose: dict[str, Any], template: Path, name: str = "membership-lb") -> list[str]:
+    """The gateways reach membership through the internal nginx (the shipped membership template),
+    which names membership's port, waits for it, and is started before the gateways."""
+    services = compose.get("services") or {}
+    balancer = services.get(name)
+    if balancer is None:
+        return [f"no {name} service"]
+    problems = template_problems(name, balancer, template)
+    problems += listen_problems(name, balancer, "TOLLGATE_MEMBERSHIP_LISTEN")
+    env = environment(balancer)
+    target = f"membership:{env_port('membership', compose)}"
+    problems += upstream_line_problems(
+        name, env, "TOLLGATE_MEMBERSHIPS", "TOLLGATE_MEMBERSHIP_RESOLVER", target
+    )
+    if (balancer.get("depends_on") or {}).get("membership", {}).get("condition") != "service_healthy":
+        problems.append(f"{name} does not wait for membership to be healthy")
+    gateway = services.get("gateway", {})
+    listen = env.get("TOLLGATE_MEMBERSHIP_LISTEN", "").split()[:1]
+    expected = f"http://{name}:{listen[0].rsplit(':', 1)[-1] if listen else '?'}"
+    if environment(gateway).get("GATEWAY_MEMBERSHIP_URL") != expected:
+        problems.append(f"the gateway does not reach membership through {expected}")
+    if name not in (gateway.get("depends_on") or {}):
+        problems.append(f"the gateway does not start after {name}")
     return problems
 
 
@@ -432,6 +483,42 @@ def test_nginx_runs_the_shipped_config_in_front_of_the_gateways(compose: dict[st
     assert nginx_problems(compose, NGINX_TEMPLATE) == []
 
 
+def test_the_gateways_reach_every_membership_replica_through_the_internal_nginx(
+    compose: dict[str, Any],
+) -> None:
+    assert balancer_problems(compose, BALANCER_TEMPLATE) == []
+    assert "ports" not in compose["services"]["membership-lb"]  # internal: never published
+
+
+LB_ENV = ("membership-lb", "environment")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("membership-lb", "volumes"), ["./deploy/nginx/tollgate.conf:/etc/nginx/templates/x.conf.template"]),
+        ((*LB_ENV, "TOLLGATE_MEMBERSHIPS"), None),
+        ((*LB_ENV, "TOLLGATE_MEMBERSHIP_LISTEN"), "9081"),
+        ((*LB_ENV, "TOLLGATE_MEMBERSHIPS"), "server membership:9001 resolve;"),
+        ((*LB_ENV, "TOLLGATE_MEMBERSHIP_RESOLVER"), "#"),
+        (("gateway", "environment", "GATEWAY_MEMBERSHIP_URL"), "http://membership:8001"),
+        (("gateway", "depends_on", "membership-lb"), None),
+    ],
+)
+def test_a_broken_membership_balancer_is_reported(
+    compose: dict[str, Any], path: tuple[str, ...], value: Any
+) -> None:
+    broken = copy.deepcopy(compose)
+    parent = broken["services"]
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is None:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    assert balancer_problems(broken, BALANCER_TEMPLATE) != []
+
+
 @pytest.mark.parametrize("breakage", ["port", "container_name"])
 def test_a_service_that_cannot_scale_is_reported(compose: dict[str, Any], breakage: str) -> None:
     broken = copy.deepcopy(compose)
@@ -516,6 +603,10 @@ def test_a_port_mismatch_is_reported(compose: dict[str, Any]) -> None:
     assert port_problems("gateway", broken) == [
         "gateway: compose names container port 8080, the service listens on 8000"
     ]
+    assert balancer_problems(broken, BALANCER_TEMPLATE) == [
+        "membership-lb's upstream does not name membership:9001"
+    ]
+    broken["services"]["gateway"]["environment"]["GATEWAY_MEMBERSHIP_URL"] = "http://membership:8001"
     assert upstream_problems(broken) == [
         "gateway: GATEWAY_MEMBERSHIP_URL=http://membership:8001 but membership listens on 9001"
     ]

@@ -1,23 +1,16 @@
 """The shipped nginx front (deploy/nginx/tollgate.conf) in front of two real gateways, over real HTTP.
 
-Debian's nginx runs the template rendered exactly as envsubst would (only the TOLLGATE_*
-placeholders), included from a minimal main config that keeps its pid, temp files, cache and logs
-in the test's folder. Two gateways (uvicorn, each on its own port) read the same stories and ask
-the real membership. What is checked: anonymous story pages are kept (MISS, then HIT); a request
-with a token or one of Tollgate's cookies is never answered from the cache nor stored in it
-(BYPASS), and its member-only text never reaches an anonymous reader; member answers are
-`Cache-Control: private` with the right Vary; both gateways get traffic, and when one stops,
-readers see no error.
+Debian's nginx runs the templates rendered exactly as envsubst would (tests/nginx.py), the
+internal membership server beside the front as on a host of one's own. Two gateways (uvicorn,
+each on its own port) read the same stories and ask the real membership. What is checked:
+anonymous story pages are kept (MISS, then HIT); a request with a token or one of Tollgate's
+cookies is never answered from the cache nor stored in it (BYPASS), and its member-only text
+never reaches an anonymous reader; member answers are `Cache-Control: private` with the right
+Vary; both gateways get traffic, and when one stops, readers see no error.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -37,34 +30,10 @@ from tests.gateway.stack import (
     unique_email,
     write_story,
 )
+from tests.nginx import FRONT, MEMBERSHIP, Nginx, free_port, nginx_binary, servers, start_nginx
 from tests.servers import bound_socket, serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "tollgate.conf"
-_PLACEHOLDER = re.compile(r"\$\{(TOLLGATE_[A-Z_]+)\}")
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """What `envsubst '${TOLLGATE_...} ...'` makes of the template: only those placeholders filled."""
-    wanted = set(_PLACEHOLDER.findall(template))
-    assert wanted == set(values), f"the template's placeholders are {sorted(wanted)}"
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Debian's nginx is not installed (apt-get install nginx-light); CI must run this")
-        pytest.skip("Debian's nginx is not installed (apt-get install nginx-light)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -72,17 +41,11 @@ class Front:
     url: str
     gateways: list[str]  # host:port of each gateway, as nginx's access log names them
     stops: list[ExitStack]  # closing one stops that gateway
-    access_log: Path
+    nginx: Nginx
 
     def upstreams(self, at_least: int) -> list[str]:
         """The gateways each request went to, from nginx's access log (written every second)."""
-        deadline = time.monotonic() + 5
-        while True:
-            text = self.access_log.read_text() if self.access_log.exists() else ""
-            found = re.findall(r' upstream="([^"]*)"', text)
-            if len(found) >= at_least or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
+        return self.nginx.upstreams(at_least)
 
 
 @pytest.fixture(scope="module")
@@ -105,47 +68,25 @@ def stories(tmp_path: Path) -> Path:
     return folder
 
 
-def start_nginx(root: Path, gateways: list[str]) -> tuple[str, subprocess.Popen[bytes]]:
-    binary = nginx_binary()
-    port = free_port()
-    (root / "temp").mkdir()
+def start_front(root: Path, gateways: list[str], membership: str) -> Nginx:
+    """The shipped front in front of the gateways, and beside it the internal membership server
+    (unused here: these gateways ask membership directly), as on a host of one's own."""
+    port, internal = free_port(), free_port()
     (root / "cache").mkdir()
-    rendered = render(
-        TEMPLATE.read_text(),
-        {
-            "TOLLGATE_LISTEN": f"127.0.0.1:{port}",
-            "TOLLGATE_GATEWAYS": " ".join(f"server {g} max_fails=1 fail_timeout=30s;" for g in gateways),
-            "TOLLGATE_RESOLVER": "#",
-            "TOLLGATE_CACHE_PATH": str(root / "cache"),
-            "TOLLGATE_ACCESS_LOG": str(root / "access.log"),
-        },
-    )
-    (root / "tollgate.conf").write_text(rendered)
-    temp = root / "temp"
-    # As root (a CI container) the workers would drop to `nobody`, who cannot enter pytest's folders.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\n"
-        "events { worker_connections 256; }\n"
-        f"http {{\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
-        f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n"
-        f"  scgi_temp_path {temp}/scgi;\n  include {root}/tollgate.conf;\n}}\n"
-    )
-    argv = [binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")]
-    checked = subprocess.run([*argv, "-t"], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
-    proc = subprocess.Popen([*argv, "-g", "daemon off;"], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"nginx did not start: {(root / 'error.log').read_text()}") from None
-            time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", proc
+    front = {
+        "TOLLGATE_LISTEN": f"127.0.0.1:{port}",
+        "TOLLGATE_GATEWAYS": servers(gateways, "30s"),
+        "TOLLGATE_RESOLVER": "#",
+        "TOLLGATE_CACHE_PATH": str(root / "cache"),
+        "TOLLGATE_ACCESS_LOG": str(root / "access.log"),
+    }
+    inside = {
+        "TOLLGATE_MEMBERSHIP_LISTEN": f"127.0.0.1:{internal}",
+        "TOLLGATE_MEMBERSHIPS": servers([membership.removeprefix("http://")], "30s"),
+        "TOLLGATE_MEMBERSHIP_RESOLVER": "#",
+        "TOLLGATE_ACCESS_LOG": str(root / "access.log"),
+    }
+    return start_nginx(root, {FRONT: front, MEMBERSHIP: inside}, [port, internal])
 
 
 @pytest.fixture
@@ -162,12 +103,11 @@ def front(membership: Membership, stories: Path, tmp_path: Path) -> Iterator[Fro
     root = tmp_path / "nginx"
     root.mkdir()
     try:
-        url, proc = start_nginx(root, gateways)
+        nginx = start_front(root, gateways, membership.url)
         try:
-            yield Front(url, gateways, stops, root / "access.log")
+            yield Front(nginx.url(), gateways, stops, nginx)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            nginx.stop()
     finally:
         for stack in stops:
             stack.close()
