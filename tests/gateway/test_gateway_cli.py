@@ -71,3 +71,14 @@ def test_production_serves_the_samples_only_when_asked_to() -> None:
     assert Settings(environment="production", story_origin="samples").serves_samples
     assert not Settings(environment="production", story_origin="/srv/stories").serves_samples
     assert Settings(environment="development", story_origin="").serves_samples
+
+
+def test_production_with_an_anonymous_allowance_needs_one_cookie_secret_for_every_gateway() -> None:
+    from gateway.settings import Settings
+
+    production = {"environment": "production", "story_origin": "samples"}
+    with pytest.raises(ValueError, match="GATEWAY_ANONYMOUS_COOKIE_SECRET"):
+        Settings(**production, anonymous_unlocks_per_month=3)
+    assert Settings(**production, anonymous_unlocks_per_month=3, anonymous_cookie_secret="s" * 32)
+    assert Settings(**production).anonymous_unlocks_per_month == 0  # no allowance, no cookie to sign
+    assert Settings(environment="development", anonymous_unlocks_per_month=3)  # a secret per process

@@ -96,6 +96,16 @@ class Settings(ClockSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cookie_secret_in_production(self) -> Settings:
+        # A secret per process would make one replica refuse the allowance cookie another signed.
+        if self.is_production and self.anonymous_unlocks_per_month and not self.anonymous_cookie_secret:
+            raise ValueError(
+                "GATEWAY_ANONYMOUS_COOKIE_SECRET is empty: in production, with "
+                "GATEWAY_ANONYMOUS_UNLOCKS_PER_MONTH set, give every gateway the same secret"
+            )
+        return self
+
     @property
     def serves_samples(self) -> bool:
         return self.story_origin in ("", SAMPLES)
