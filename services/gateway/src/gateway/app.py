@@ -51,10 +51,14 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
         origin: Origin
         if settings.story_origin.startswith(("http://", "https://")):
             origin = HttpOrigin(
-                settings.story_origin, http=origin_http, timeout=settings.origin_timeout_seconds
+                settings.story_origin,
+                http=origin_http,
+                timeout=settings.origin_timeout_seconds,
+                image_hosts=settings.image_hosts,
             )
         else:
-            origin = FileOrigin(DEFAULT_SAMPLES if settings.serves_samples else Path(settings.story_origin))
+            folder = DEFAULT_SAMPLES if settings.serves_samples else Path(settings.story_origin)
+            origin = FileOrigin(folder, image_hosts=settings.image_hosts)
             if settings.serves_samples and settings.is_production:
                 log.warning("serving the built-in sample stories in production", story_origin="samples")
         feed = None

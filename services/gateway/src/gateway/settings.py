@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tollgate_common.settings import ClockSettings
 
 SAMPLES = "samples"
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})+")
+
+
+def image_host(value: str) -> str:
+    """A publisher's image host as the CSP names it: ``https://host`` or ``https://*.host``.
+
+    Only https, a host name (with at least one dot) and nothing else: no port, path, query or
+    other wildcard. Raises ValueError with the reason otherwise.
+    """
+    given = value.strip().lower().rstrip("/")
+    if not given.startswith("https://"):
+        raise ValueError(f"an image host is https://<host>, not {value!r}")
+    host = given.removeprefix("https://")
+    if not _HOST.fullmatch(host):
+        raise ValueError(
+            f"an image host is https:// and a host name (or *. and a domain) only, not {value!r}"
+        )
+    return given
 
 
 class Settings(ClockSettings):
@@ -33,6 +55,10 @@ class Settings(ClockSettings):
     # the built-in sample stories.
     story_origin: str = ""
     origin_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Where the publisher's story images live, allowed in the page's CSP (img-src): https origins,
+    # comma-separated, such as `https://images.example.com,https://*.cdn.example.net`. Images on
+    # other hosts are dropped from the stories.
+    image_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     # How long browsers and shared caches may keep a public story page.
     public_max_age_seconds: int = Field(default=60, ge=0)
 
@@ -67,6 +93,15 @@ class Settings(ClockSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("image_hosts", mode="before")
+    @classmethod
+    def _image_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if isinstance(value, list | tuple):
+            return tuple(dict.fromkeys(image_host(str(host)) for host in value))
+        return value
 
     @field_validator("forwarded_prefixes")
     @classmethod

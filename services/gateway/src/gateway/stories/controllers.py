@@ -37,6 +37,7 @@ from gateway.stories.pages import (
     Paywall,
     etag_of,
     offer_json,
+    page_headers,
     render_index,
     render_message,
     render_page,
@@ -205,7 +206,10 @@ async def read_story(request: Request[Any, Any, Any], story_id: FromPath[str]) -
         "access": access,
         "reason": decision.reason.value,
     }
-    headers = {ACCESS_HEADER: f'{access}; reason="{decision.reason.value}"', **PAGE_HEADERS}
+    headers = {
+        ACCESS_HEADER: f'{access}; reason="{decision.reason.value}"',
+        **page_headers(gatekeeper.settings.image_hosts),
+    }
     signed_in = admission.reader_id is not None or has_cookie(request, gatekeeper.settings.session_cookie)
     if story.is_public and signed_in:
         # The header names the reader's account: not for shared caches.

@@ -4,7 +4,8 @@ The CMS answers two URLs under its base URL:
 
 ``GET {base_url}/stories/{id}.md``
     The story document: Markdown with YAML front matter, exactly what a :class:`FileOrigin` file
-    holds (see :mod:`gateway.stories.origin`); 404 (or 410) when there is no such story.
+    holds (see :mod:`gateway.stories.origin`), or HTML when the front matter says ``format: html``;
+    404 (or 410) when there is no such story.
 ``GET {base_url}/stories/index.json``
     ``{"stories": ["id", ...]}``: the ids of every story. :meth:`HttpOrigin.stories` then fetches
     each story through the same cache.
@@ -325,7 +326,7 @@ class HttpOrigin:
 
     ``http`` is the gateway's pooled client; the origin never closes it. ``timeout`` bounds each
     exchange with the CMS, body included. ``clock`` (monotonic seconds) measures ages and
-    freshness; tests pass a fake one.
+    freshness; tests pass a fake one. Images not on ``image_hosts`` are dropped from the stories.
     """
 
     def __init__(
@@ -336,8 +337,10 @@ class HttpOrigin:
         timeout: float = 5.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        image_hosts: tuple[str, ...] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.image_hosts = image_hosts
         self.timeout = timeout
         self._http = http
         self._clock = clock
@@ -452,7 +455,7 @@ class HttpOrigin:
             log.warning("story_document_skipped", url=url, reason=f"larger than {MAX_BODY} bytes")
             return None
         try:
-            return parse_story(body.decode("utf-8"), story_id)
+            return parse_story(body.decode("utf-8"), story_id, image_hosts=self.image_hosts)
         except (ValueError, TypeError, RecursionError) as exc:  # StoryFileError, UnicodeDecodeError
             log.warning("story_document_skipped", url=url, reason=str(exc))
             return None

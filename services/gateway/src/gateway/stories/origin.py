@@ -66,6 +66,7 @@ import structlog
 import yaml
 from markdown_it import MarkdownIt
 
+from gateway.stories.html import StoryHtmlError, html_with_teaser, sanitise
 from gateway.stories.models import KEY, PUBLIC, Story, is_slug
 
 log = structlog.get_logger("gateway.stories")
@@ -75,6 +76,12 @@ DEFAULT_SAMPLES = Path(__file__).parent / "samples"
 
 MARKER = re.compile(r"^[ \t]*<!--[ \t]*more[ \t]*-->[ \t]*$", re.MULTILINE)
 """The publisher's teaser marker, on a line of its own."""
+
+FORMATS = ("markdown", "html")
+"""What a story's text may be written in (front matter ``format``; a ``.html`` file is HTML)."""
+
+SUFFIXES = {".md": "markdown", ".html": "html"}
+"""A story file's name ends in one of these; it sets the story's format."""
 
 TEASER_PARAGRAPHS = 2
 """Without a marker, the teaser is this many paragraphs."""
@@ -108,8 +115,16 @@ def render(markdown: str) -> str:
     return html
 
 
-def render_with_teaser(markdown: str) -> tuple[str, str, bool]:
-    """Render the full body and cut the teaser: ``(body_html, teaser_html, teaser_from_marker)``."""
+def render_with_teaser(markdown: str, image_hosts: tuple[str, ...] = ()) -> tuple[str, str, bool]:
+    """Render the full body and cut the teaser: ``(body_html, teaser_html, teaser_from_marker)``.
+
+    Both go through the same sanitiser as HTML stories (:func:`gateway.stories.html.sanitise`).
+    """
+    body, teaser, from_marker = _markdown_with_teaser(markdown)
+    return sanitise(body, image_hosts), sanitise(teaser, image_hosts), from_marker
+
+
+def _markdown_with_teaser(markdown: str) -> tuple[str, str, bool]:
     md = _markdown()
     found = MARKER.search(markdown)
     if found is not None:
@@ -170,10 +185,23 @@ def _keys(value: object) -> tuple[str, ...]:
     raise StoryFileError("'access' must be 'public' or a non-empty list of entitlement keys")
 
 
-def parse_story(text: str, story_id: str) -> Story:
-    """Parse one story file; ``story_id`` is the file's name without ``.md``.
+def _body(text: str, story_format: str, image_hosts: tuple[str, ...]) -> tuple[str, str, bool]:
+    if story_format == "markdown":
+        return render_with_teaser(text, image_hosts)
+    try:
+        return html_with_teaser(text, image_hosts)
+    except StoryHtmlError as exc:
+        raise StoryFileError(str(exc)) from exc
 
-    Raises :class:`StoryFileError` when the file does not follow the origin contract.
+
+def parse_story(
+    text: str, story_id: str, *, story_format: str | None = None, image_hosts: tuple[str, ...] = ()
+) -> Story:
+    """Parse one story document; ``story_id`` is the file's name without ``.md`` or ``.html``.
+
+    ``story_format`` is ``markdown`` or ``html`` (a ``.html`` file's); None lets the front
+    matter's ``format`` say, Markdown by default. Images not on ``image_hosts`` are dropped.
+    Raises :class:`StoryFileError` when the document does not follow the origin contract.
     """
     found = _FRONT_MATTER.match(text)
     if found is None:
@@ -192,10 +220,13 @@ def parse_story(text: str, story_id: str) -> Story:
         raise StoryFileError(f"publication {publication!r} is not a slug")
     if "access" not in meta:
         raise StoryFileError("'access' is missing: say 'public' or list the entitlement keys")
-    markdown = text[found.end() :]
-    if not markdown.strip():
+    declared_format = meta.get("format", "markdown")
+    if declared_format not in FORMATS:
+        raise StoryFileError(f"'format' must be 'markdown' or 'html', not {declared_format!r}")
+    content = text[found.end() :]
+    if not content.strip():
         raise StoryFileError("the story has no text")
-    body_html, teaser_html, from_marker = render_with_teaser(markdown)
+    body_html, teaser_html, from_marker = _body(content, story_format or declared_format, image_hosts)
     return Story(
         id=story_id,
         publication=publication,
@@ -211,22 +242,30 @@ def parse_story(text: str, story_id: str) -> Story:
 
 
 class FileOrigin:
-    """Stories from a folder of ``<id>.md`` files with YAML front matter (see the module docstring).
+    """Stories from a folder of ``<id>.md`` and ``<id>.html`` files with YAML front matter.
 
     Parsed files are cached by path and modification time, so an edited file is read again and an
     unchanged one is not; a file is looked at again at most every `recheck_seconds` (one second by
     default), so a busy story costs no disk access per request. Ids that are not slugs are refused
-    before any file is touched, so a request path can never reach outside the folder.
+    before any file is touched, so a request path can never reach outside the folder. A story with
+    both an ``.md`` and an ``.html`` file is skipped with a warning: which one is meant is unclear.
+    Images not on ``image_hosts`` are dropped from the stories (see :mod:`gateway.stories.html`).
     """
 
     def __init__(
-        self, folder: Path, *, recheck_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        folder: Path,
+        *,
+        recheck_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        image_hosts: tuple[str, ...] = (),
     ) -> None:
         self.folder = folder
         self.recheck_seconds = recheck_seconds
+        self.image_hosts = image_hosts
         self._clock = clock
-        # story id -> ((mtime_ns, size), story or None when invalid, monotonic time of the last stat)
-        self._cache: dict[str, tuple[tuple[int, int], Story | None, float]] = {}
+        # story id -> ((mtime_ns, size) per file, story or None when invalid, monotonic time of the last stat)
+        self._cache: dict[str, tuple[tuple[tuple[int, int], ...], Story | None, float]] = {}
         self._lock = threading.Lock()
 
     async def story(self, story_id: str) -> Story | None:
@@ -236,7 +275,7 @@ class FileOrigin:
         cached = self._cache.get(story_id)
         if cached is not None and self._clock() - cached[2] < self.recheck_seconds:
             return cached[1]
-        return await asyncio.to_thread(self._load, self.folder / f"{story_id}.md")
+        return await asyncio.to_thread(self._load, story_id)
 
     async def stories(self, publication: str | None = None) -> list[Story]:
         found = await asyncio.to_thread(self._load_all)
@@ -246,35 +285,57 @@ class FileOrigin:
 
     def _load_all(self) -> list[Story]:
         try:
-            paths = sorted(p for p in self.folder.glob("*.md") if is_slug(p.stem))
+            ids = sorted({p.stem for p in self.folder.iterdir() if p.suffix in SUFFIXES and is_slug(p.stem)})
         except OSError:
             log.warning("story_folder_unreadable", folder=str(self.folder))
             return []
         with self._lock:
-            for gone in set(self._cache) - {path.stem for path in paths}:
+            for gone in set(self._cache) - set(ids):
                 del self._cache[gone]
-        return [story for path in paths if (story := self._load(path)) is not None]
+        return [story for story_id in ids if (story := self._load(story_id)) is not None]
 
-    def _load(self, path: Path) -> Story | None:
-        try:
-            stat = path.stat()
-        except OSError:
+    def _load(self, story_id: str) -> Story | None:
+        files: list[tuple[Path, tuple[int, int]]] = []
+        for suffix in SUFFIXES:
+            path = self.folder / f"{story_id}{suffix}"
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((path, (stat.st_mtime_ns, stat.st_size)))
+        if not files:
             with self._lock:
-                self._cache.pop(path.stem, None)
+                self._cache.pop(story_id, None)
             return None
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = tuple(stat for _, stat in files)
         checked = self._clock()
         with self._lock:
-            cached = self._cache.get(path.stem)
+            cached = self._cache.get(story_id)
             if cached is not None and cached[0] == version:
-                self._cache[path.stem] = (version, cached[1], checked)
+                self._cache[story_id] = (version, cached[1], checked)
                 return cached[1]
-        story: Story | None
+        story = self._parse(story_id, [path for path, _ in files])
+        with self._lock:
+            self._cache[story_id] = (version, story, checked)
+        return story
+
+    def _parse(self, story_id: str, paths: list[Path]) -> Story | None:
+        if len(paths) > 1:
+            log.warning(
+                "story_file_skipped",
+                path=str(paths[0]),
+                reason=f"both {story_id}.md and {story_id}.html exist: keep one",
+            )
+            return None
+        path = paths[0]
         try:
-            story = parse_story(path.read_text(encoding="utf-8"), path.stem)
+            text = path.read_text(encoding="utf-8")
+            return parse_story(
+                text,
+                story_id,
+                story_format="html" if path.suffix == ".html" else None,
+                image_hosts=self.image_hosts,
+            )
         except (OSError, UnicodeDecodeError, StoryFileError) as exc:
             log.warning("story_file_skipped", path=str(path), reason=str(exc))
-            story = None
-        with self._lock:
-            self._cache[path.stem] = (version, story, checked)
-        return story
+            return None

@@ -24,15 +24,24 @@ from gateway.stories.models import Story
 from tollgate_client import CheckoutState, Offer, OfferPrice, Promotion
 from tollgate_common.words import TEMPLATE_FUNCTIONS, money
 
-# Everything a browser may load on a story page is inline; nothing comes from elsewhere.
-PAGE_HEADERS = {
-    "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "strict-origin-when-cross-origin",
-}
+
+@lru_cache(maxsize=16)
+def page_headers(image_hosts: tuple[str, ...] = ()) -> dict[str, str]:
+    """The security headers of every page: all it loads is inline, but for the story images, which
+    come from the gateway itself or the publisher's image hosts (``GATEWAY_IMAGE_HOSTS``)."""
+    images = " ".join(("'self'", *image_hosts))
+    return {
+        "content-security-policy": (
+            f"default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "strict-origin-when-cross-origin",
+    }
+
+
+PAGE_HEADERS = page_headers()
+"""The page headers with no image hosts but the gateway's own."""
 MEMBER_ONLY_SELECTOR = ".member-only"
 # While a payment is confirmed, the page asks again this often (no script: a meta refresh).
 CONFIRM_RELOAD_SECONDS = 3
