@@ -48,13 +48,18 @@ async def test_the_background_refresh_picks_up_a_rotation_made_elsewhere(
         old_kid = jwt.get_unverified_header((await issue(client))["access_token"])["kid"]
         # Another process (`membership keys rotate`, another replica) rotates in its own transaction.
         async with db(database_url) as session:
-            new_kid = (await KeyService(session, settings).rotate()).kid
+            fast = settings.model_copy(update={"key_refresh_seconds": 0.2})
+            new_kid = (await KeyService(session, fast).rotate()).kid
         for _ in range(100):  # ten seconds at most
             if new_kid in await jwks(client):
                 break
             await asyncio.sleep(0.1)
-        # No request asked for it: the background refresh loaded the new key, and it signs now.
+        # No request asked for it: the background refresh loaded the new key...
         assert set(await jwks(client)) == {old_kid, new_kid}
+        for _ in range(100):  # ... and it signs once the handover (two intervals) is over
+            if jwt.get_unverified_header((await issue(client))["access_token"])["kid"] == new_kid:
+                break
+            await asyncio.sleep(0.1)
         assert jwt.get_unverified_header((await issue(client))["access_token"])["kid"] == new_kid
 
 

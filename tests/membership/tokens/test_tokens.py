@@ -25,6 +25,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from time_machine import TimeMachineFixture
 
 from membership.grants.services import GrantService
 from membership.readers.models import Reader
@@ -445,7 +446,7 @@ async def test_a_configured_secret_is_used_and_no_file_is_made(
 
 
 async def test_rotation_keeps_old_tokens_valid_until_unpublished(
-    client: AsyncTestClient[Litestar], database_url: str, settings: Settings
+    client: AsyncTestClient[Litestar], database_url: str, settings: Settings, time_machine: TimeMachineFixture
 ) -> None:
     await as_reader(client, "rotate@example.com")
     session_cookie = client.cookies[SESSION]
@@ -457,6 +458,13 @@ async def test_rotation_keeps_old_tokens_valid_until_unpublished(
         new_kid = new_row.kid
     rotated_at = datetime.now(UTC)
     await refresh_keyring(client)
+    client.cookies.clear()
+    during = (await client.post("/api/auth/token", headers=with_cookie(session_cookie))).json()[
+        "access_token"
+    ]
+    assert jwt.get_unverified_header(during)["kid"] == old_kid  # the old key signs through the handover
+    handover = timedelta(seconds=2 * settings.key_refresh_seconds)
+    time_machine.move_to(rotated_at + handover + timedelta(seconds=1), tick=True)
 
     client.cookies.clear()
     new = (await client.post("/api/auth/token", headers=with_cookie(session_cookie))).json()["access_token"]
@@ -474,8 +482,11 @@ async def test_rotation_keeps_old_tokens_valid_until_unpublished(
     async with db(database_url) as session:
         retired = await session.get(SigningKey, old_kid)
         assert retired is not None and retired.retired_at is not None and retired.unpublish_at is not None
-        overlap = timedelta(minutes=settings.token_minutes, seconds=settings.token_leeway_seconds)
-        assert abs((retired.unpublish_at - rotated_at) - overlap) < timedelta(seconds=5)
+        overlap = timedelta(
+            minutes=settings.token_minutes,
+            seconds=settings.token_leeway_seconds + settings.key_refresh_seconds,
+        )
+        assert abs((retired.unpublish_at - rotated_at) - handover - overlap) < timedelta(seconds=5)
         current = await session.get(SigningKey, new_kid)
         assert current is not None and current.retired_at is None and current.unpublish_at is None
 

@@ -375,6 +375,117 @@ def reconcile() -> None:
         click.echo(f"  {line}")
 
 
+@click.group("import")
+def import_group() -> None:
+    """Bring members over from Ghost, Substack or a CSV, with their Stripe subscriptions."""
+
+
+@import_group.command("prices")
+def import_prices() -> None:
+    """List the recurring prices in the Stripe account and the tier each maps to."""
+    from membership.imports.services import PriceImport
+    from membership.lib.stripe_client import StripeApi
+    from membership.settings import Settings
+
+    async def work(session: AsyncSession) -> list[str]:
+        lines = []
+        for found in await PriceImport(session, StripeApi(Settings())).found():
+            p = found.remote
+            amount = money(p.unit_amount, p.currency) if p.unit_amount is not None else "no amount"
+            every = p.interval if p.interval_count == 1 else f"{p.interval_count} {p.interval}s"
+            maps = f"-> {found.tier.name}" if found.tier else "not mapped"
+            notes = [
+                n
+                for n, yes in (("made by Tollgate", found.made_by_tollgate), ("archived", not p.active))
+                if yes
+            ]
+            lines.append(
+                f"{p.id}  {p.product_name}  {amount}/{every}  {maps}"
+                + (f"  ({', '.join(notes)})" if notes else "")
+            )
+        return lines
+
+    lines = _job(work)
+    click.echo("\n".join(lines) if lines else "No recurring prices in the Stripe account.")
+
+
+@import_group.command("map-price")
+@click.argument("price_id")
+@click.argument("tier")
+@click.option("--publication", "slug", required=True, help="The publication whose tier it is.")
+def import_map_price(price_id: str, tier: str, slug: str) -> None:
+    """Let TIER (its name or id) take the subscribers of the Stripe price PRICE_ID."""
+    from membership.imports.services import PriceImport, tier_named
+    from membership.lib.stripe_client import StripeApi
+    from membership.plans.services import PlanService
+    from membership.publications.services import PublicationService
+    from membership.settings import Settings
+
+    async def work(session: AsyncSession) -> str:
+        stripe = StripeApi(Settings())
+        publication = await PublicationService(session).by_slug(slug)
+        chosen = await tier_named(PlanService(session, stripe), publication, tier)
+        price, changed = await PriceImport(session, stripe).map(price_id, chosen)
+        amount = f"{money(price.unit_amount, price.currency)}/{price.interval}"
+        return f"{price_id} ({amount}) maps to {chosen.name}" + ("." if changed else " already.")
+
+    click.echo(_job(work))
+
+
+@import_group.command("members")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--publication", "slug", required=True)
+@click.option(
+    "--format",
+    "chosen",
+    type=click.Choice(["auto", "ghost", "substack", "plain"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--tier", "comp_tier", default=None, help="The tier of comps the file does not name one for.")
+@click.option(
+    "--dry-run", is_flag=True, help="Report what would be created, matched and skipped; change nothing."
+)
+def import_members(path: str, slug: str, chosen: str, comp_tier: str | None, dry_run: bool) -> None:
+    """Import the members in the CSV export at PATH (idempotent: running it again changes nothing)."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from membership.imports.formats import Format
+    from membership.imports.services import MemberImport, Outcome
+    from membership.lib.stripe_client import StripeApi
+    from membership.publications.services import PublicationService
+    from membership.settings import Settings
+
+    raw = Path(path).read_bytes()
+
+    async def work(session: AsyncSession) -> list[str]:
+        settings = Settings()
+        publication = await PublicationService(session).by_slug(slug)
+        with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+            task = bar.add_task("import", total=None)
+            report = await MemberImport(session, settings, StripeApi(settings)).run(
+                publication,
+                raw,
+                chosen=Format(chosen),
+                comp_tier=comp_tier,
+                dry_run=dry_run,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        lines = [report.summary()]
+        for row in report.rows:
+            if row.outcome is Outcome.SKIP:
+                lines.append(f"  line {row.line}: skipped {row.email or '(no email)'}: {row.reason}")
+            elif row.does:
+                lines.append(f"  line {row.line}: {row.email}: {'; '.join(row.does)}")
+        if dry_run:
+            lines.append("A dry run: nothing was changed.")
+        return lines
+
+    click.echo("\n".join(_job(work)))
+
+
 @click.group("keys")
 def keys_group() -> None:
     """Token signing keys."""
@@ -385,30 +496,45 @@ def keys_group() -> None:
     "--alg", type=click.Choice(["EdDSA", "ES256", "RS256"]), default=None, help="Default: the setting."
 )
 def rotate_keys(alg: str | None) -> None:
-    """Make a new signing key; the old ones stay published until their tokens have expired."""
+    """Make a new signing key, published now; it signs once every service has loaded it (two
+    key refresh intervals), and the old ones stay published until their tokens have expired."""
     from membership.settings import Settings
     from membership.tokens.keys import KeyService
 
     async def work(session: AsyncSession) -> str:
-        key = await KeyService(session, Settings()).rotate(alg)
-        return f"New signing key {key.kid} ({key.alg}); services pick it up within a minute."
+        service = KeyService(session, Settings())
+        key = await service.rotate(alg)
+        starts = max(
+            (k.retired_at for k in await service.published() if k.retired_at), default=key.created_at
+        )
+        return f"New signing key {key.kid} ({key.alg}), published now; it signs from {stamp(starts)}."
 
     click.echo(_job(work))
 
 
 @keys_group.command("list")
 def list_keys() -> None:
-    """The published keys (public halves only)."""
+    """The published keys (public halves only), and which one signs."""
+    from membership.lib.clock import utcnow
     from membership.settings import Settings
-    from membership.tokens.keys import KeyService
+    from membership.tokens.keys import KeyService, current
+    from membership.tokens.models import SigningKey
 
     async def work(session: AsyncSession) -> list[str]:
         keys = await KeyService(session, Settings()).published()
-        return [
-            f"{k.kid}  {k.alg:<6} created {stamp(k.created_at, seconds=False)}"
-            + (f"  retired, published until {stamp(k.unpublish_at)}" if k.unpublish_at else "  signing")
-            for k in keys
-        ]
+        now = utcnow()
+        signer = current(keys, now)
+
+        def state(key: SigningKey) -> str:
+            head = "signing" if key is signer else "signs next"
+            if key.unpublish_at is None:
+                return head
+            retired = f"retired, published until {stamp(key.unpublish_at)}"
+            if key.retired_at is not None and key.retired_at > now:  # the handover of a rotation
+                return f"{head} until {stamp(key.retired_at)}, then {retired}"
+            return retired
+
+        return [f"{k.kid}  {k.alg:<6} created {stamp(k.created_at, seconds=False)}  {state(k)}" for k in keys]
 
     lines = _job(work)
     click.echo("\n".join(lines) if lines else "No keys yet (the first start makes one).")
@@ -463,6 +589,7 @@ class MembershipCLI(CLIPluginProtocol):
             api_keys_group,
             tiers_group,
             stripe_group,
+            import_group,
             keys_group,
             demo_group,
             seed_group,

@@ -53,6 +53,10 @@ class JwksApi(Controller):
     tags = ["tokens"]
 
     @get("/jwks.json", summary="The public keys that verify access tokens", cache=False)
-    async def jwks(self, keyring: NamedDependency[KeyRing]) -> Response[Jwks]:
+    async def jwks(
+        self, keyring: NamedDependency[KeyRing], settings: NamedDependency[Settings]
+    ) -> Response[Jwks]:
         keys = keyring.published_jwks()
-        return Response(Jwks(keys=keys), headers={"cache-control": "public, max-age=300"})
+        # Kept no longer than a refresh interval, so a cached copy has the new key when it signs.
+        max_age = int(settings.key_refresh_seconds)
+        return Response(Jwks(keys=keys), headers={"cache-control": f"public, max-age={max_age}"})

@@ -6,7 +6,9 @@ the write lock (`BEGIN IMMEDIATE`), so a request that opened another one would w
 So keys are loaded at start and by `run_forever()` every `key_refresh_seconds`, in sessions of
 their own outside any request. A request reads memory; only a `kid` we do not know (another
 process rotated) is looked up, at most once per few seconds, in the request's own session.
-A `kid` is only ever a dictionary key, never a path or a query fragment.
+A `kid` is only ever a dictionary key, never a path or a query fragment. Which loaded key signs
+is worked out at each read from the stored times (`keys.current`), so every replica switches keys
+at the same instant of a rotation's handover without a reload.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from membership.lib.clock import utcnow
 from membership.settings import Settings
-from membership.tokens.keys import KeyService, LoadedKey
+from membership.tokens.keys import KeyService, LoadedKey, current
 from tollgate_common.problems import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -35,9 +37,11 @@ class NoSigningKey(ServiceUnavailable):
 
 @dataclass(frozen=True)
 class _Published:
+    kid: str
     key: LoadedKey | None  # None: published, but this process cannot decrypt its private half
     jwk: dict[str, str]
-    active: bool
+    created_at: datetime
+    retired_at: datetime | None
     unpublish_at: datetime | None
 
     def live(self, now: datetime) -> bool:
@@ -66,7 +70,7 @@ class KeyRing:
     async def _load(self, service: KeyService) -> None:
         published = await service.published()
         self._published = [
-            _Published(service.load(k), dict(k.public_jwk), k.retired_at is None, k.unpublish_at)
+            _Published(k.kid, service.load(k), dict(k.public_jwk), k.created_at, k.retired_at, k.unpublish_at)
             for k in published
         ]
         self.loaded_at = time.monotonic()
@@ -84,8 +88,9 @@ class KeyRing:
 
     @property
     def signing(self) -> LoadedKey | None:
-        now = utcnow()
-        return next((p.key for p in self._published if p.active and p.key and p.live(now)), None)
+        """The key that signs now, or None when this process cannot decrypt it (a lost secret)."""
+        signer = current(self._published, utcnow())
+        return signer.key if signer is not None else None
 
     @property
     def keys(self) -> dict[str, LoadedKey]:
