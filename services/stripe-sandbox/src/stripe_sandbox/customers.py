@@ -6,8 +6,10 @@ import copy
 import secrets
 
 from stripe_sandbox.endpoints import Endpoint, Page, router
+from stripe_sandbox.errors import card_declined
 from stripe_sandbox.events import emit, emit_update
 from stripe_sandbox.forms import IGNORED, METADATA, Str
+from stripe_sandbox.payments import attach_card, test_payment_method
 from stripe_sandbox.state import JSON, Sandbox, new_id
 
 ROUTES: list[Endpoint] = []
@@ -24,8 +26,9 @@ FIELDS = {
     "preferred_locales": IGNORED,
     "invoice_settings": IGNORED,
     "tax_exempt": IGNORED,
-    "payment_method": IGNORED,
 }
+# Only on create, as at Stripe: a test payment method becomes the customer's card.
+CREATE_FIELDS = {**FIELDS, "payment_method": Str(max_length=100)}
 
 
 def new_customer(sb: Sandbox, params: JSON) -> JSON:
@@ -64,9 +67,16 @@ def new_customer(sb: Sandbox, params: JSON) -> JSON:
     return customer
 
 
-@route("POST", "/v1/customers", FIELDS)
+@route("POST", "/v1/customers", CREATE_FIELDS)
 def create_customer(sb: Sandbox, params: JSON) -> JSON:
-    return new_customer(sb, params)
+    card = test_payment_method(params["payment_method"]) if "payment_method" in params else None
+    if card is not None and card.declined:
+        raise card_declined()
+    customer = new_customer(sb, params)
+    if card is not None:
+        record = attach_card(sb, customer["id"], card, sb.now())
+        customer["invoice_settings"]["default_payment_method"] = record["payment_method"]
+    return customer
 
 
 @route("GET", "/v1/customers/{id}")

@@ -36,6 +36,12 @@ TEST_CARDS = {
         TestCard("4000000000000341", "pays once, then later charges fail", declined=False, fails_later=True),
     )
 }
+# Stripe's test payment methods, for a customer made through the API (`payment_method=pm_card_visa`).
+TEST_PAYMENT_METHODS = {
+    "pm_card_visa": "4242424242424242",
+    "pm_card_visa_chargeDeclined": "4000000000000002",
+    "pm_card_chargeCustomerFail": "4000000000000341",
+}
 DECLINE = {
     "code": "card_declined",
     "decline_code": "generic_decline",
@@ -49,6 +55,15 @@ def test_card(number: str) -> TestCard:
         known = ", ".join(TEST_CARDS)
         raise invalid(f"The sandbox knows only these test cards: {known}.", param="card")
     return card
+
+
+def test_payment_method(name: str) -> TestCard:
+    """The test card behind one of Stripe's test payment methods (`pm_card_visa`, ...)."""
+    number = TEST_PAYMENT_METHODS.get(name)
+    if number is None:
+        known = ", ".join(TEST_PAYMENT_METHODS)
+        raise invalid(f"The sandbox knows only these test payment methods: {known}.", param="payment_method")
+    return TEST_CARDS[number]
 
 
 def attach_card(sb: Sandbox, customer_id: str, card: TestCard, now: int) -> JSON:

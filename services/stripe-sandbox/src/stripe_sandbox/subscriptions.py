@@ -18,6 +18,7 @@ from stripe_sandbox.endpoints import Endpoint, Page, router
 from stripe_sandbox.errors import exclusive, invalid, missing_parameter, no_such
 from stripe_sandbox.events import emit, emit_update
 from stripe_sandbox.forms import IGNORED, METADATA, Bool, Field, Int, ListOf, Nullable, Obj, Str
+from stripe_sandbox.payments import card_of
 from stripe_sandbox.periods import DAY, add_interval
 from stripe_sandbox.state import JSON, Sandbox, new_id
 
@@ -280,6 +281,76 @@ def pause(sb: Sandbox, subscription: JSON) -> None:
 
 
 # The API.
+
+
+@route(
+    "POST",
+    "/v1/subscriptions",
+    {
+        "customer": Str(),
+        "items": ListOf(Obj({"price": Str(), "quantity": Int(1, 10000), "metadata": IGNORED}), 20),
+        "metadata": METADATA,
+        "description": Str(nullable=True),
+        "trial_period_days": Int(1, 730),
+        "trial_end": Int(),
+        "cancel_at_period_end": Bool(),
+        "collection_method": Str("charge_automatically"),
+        "payment_behavior": Str("allow_incomplete", "error_if_incomplete"),
+        "off_session": IGNORED,
+        "proration_behavior": IGNORED,
+    },
+    required=("customer", "items"),
+)
+def create_subscription(sb: Sandbox, params: JSON) -> JSON:
+    """A subscription made straight through the API (no Checkout), charged to the customer's card.
+
+    As a publisher's own integration (or another platform) would have made them: the customer
+    needs a card first (`payment_method=pm_card_visa` when creating it).
+    """
+    customer = sb.require("customers", params["customer"], param="customer")
+    if not params["items"]:
+        raise missing_parameter("items")
+    lines = [
+        (sb.require("prices", item["price"], param=f"items[{i}][price]"), item.get("quantity", 1))
+        for i, item in enumerate(params["items"])
+    ]
+    for i, (price, _) in enumerate(lines):
+        if price["type"] != "recurring" or not price["active"]:
+            raise invalid(
+                f"The price {price['id']} is not an active recurring price.", param=f"items[{i}][price]"
+            )
+    if len({price["currency"] for price, _ in lines}) > 1:
+        raise invalid("All of a subscription's prices must have the same currency.", param="items")
+    if "trial_end" in params and "trial_period_days" in params:
+        raise exclusive("trial_end", "trial_period_days")
+    trial_end = params.get("trial_end")
+    if "trial_period_days" in params:
+        trial_end = sb.now() + params["trial_period_days"] * DAY
+    if trial_end is not None and trial_end <= sb.now():
+        raise invalid(
+            "Invalid timestamp: must be an integer Unix timestamp in the future.", param="trial_end"
+        )
+    card = card_of(sb, customer["id"])
+    if card is None:
+        raise invalid(
+            "This customer has no attached payment source or default payment method. "
+            "Please consider adding a default payment method.",
+            code="resource_missing",
+        )
+    subscription, _ = start_subscription(
+        sb,
+        customer_id=customer["id"],
+        lines=lines,
+        metadata=params.get("metadata", {}),
+        description=params.get("description"),
+        trial_end=trial_end,
+        payment_method=card["payment_method"],
+    )
+    if params.get("cancel_at_period_end"):
+        before = copy.deepcopy(subscription)
+        set_cancel_at(sb, subscription, period(subscription)[1])
+        emit_update(sb, "customer.subscription.updated", before, subscription)
+    return subscription
 
 
 @route("GET", "/v1/subscriptions/{id}")

@@ -63,14 +63,16 @@ class CompService:
         keys: list[str] | None,
         until: datetime | None,
         note: str,
+        comp_id: str | None = None,
     ) -> Comp:
+        """A new comp; or with `comp_id` (one of `imported_id`'s), that comp given again as told."""
         keys = allowed_keys(publication, keys or [publication.key])
         now = utcnow()
         if until is not None and until.tzinfo is None:
             raise BadRequest("Give the comp's end with a time zone, such as 2027-01-01T00:00:00Z.")
         if until is not None and until <= now:
             raise BadRequest("A comp's end date must be in the future (or leave it out for no end).")
-        comp_id = f"{publication.slug}:{uuid.uuid4().hex}"
+        comp_id = comp_id or f"{publication.slug}:{uuid.uuid4().hex}"
         await self.grants.sync(
             reader.id,
             source=SOURCE,
@@ -82,6 +84,16 @@ class CompService:
             note=note,
         )
         return Comp(comp_id, reader.id, sorted(keys), now, until, None, note)
+
+    @staticmethod
+    def imported_id(publication: Publication, reader: Reader) -> str:
+        """The one comp an import gives a reader, so importing again finds it rather than adds one."""
+        return f"{publication.slug}:import-{reader.id.hex}"
+
+    async def find(self, comp_id: str) -> Comp | None:
+        query = select(Grant).where(Grant.source == SOURCE, Grant.source_id == comp_id)
+        rows = list(await self.db.scalars(query))
+        return _comps(rows)[0] if rows else None
 
     async def of_publication(self, publication: Publication) -> list[Comp]:
         rows = await self.db.scalars(

@@ -81,6 +81,39 @@ class RemoteSubscription:
 
 
 @dataclass(frozen=True)
+class RemotePrice:
+    """A price in the Stripe account (ours, or one a publisher made before Tollgate)."""
+
+    id: str
+    product_id: str
+    product_name: str
+    currency: str
+    unit_amount: int | None
+    interval: str | None  # None: a one-time price
+    interval_count: int
+    active: bool
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, price: stripe.Price) -> RemotePrice:
+        product = price.product
+        product_id = product if isinstance(product, str) else product.id
+        name = getattr(product, "name", None) if not isinstance(product, str) else None
+        recurring = price.recurring
+        return cls(
+            id=price.id,
+            product_id=product_id,
+            product_name=str(name or product_id),
+            currency=price.currency,
+            unit_amount=price.unit_amount,
+            interval=recurring.interval if recurring else None,
+            interval_count=recurring.interval_count if recurring else 1,
+            active=bool(price.active),
+            metadata={str(k): str(v) for k, v in (price.to_dict().get("metadata") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
 class RemoteCheckout:
     """A Checkout Session as Stripe says it is now: whose, and whether it started a subscription."""
 
@@ -175,6 +208,26 @@ class StripeApi:
         )
         return str(price.id)
 
+    async def prices(self) -> AsyncIterator[RemotePrice]:
+        """Every price in the account, with its product's name, page by page."""
+        params: stripe.params.PriceListParams = {"limit": 100, "expand": ["data.product"]}
+        page = await self._call("prices.list", self.client.v1.prices.list_async(params))
+        async for price in page.auto_paging_iter():
+            yield RemotePrice.of(price)
+
+    async def price(self, stripe_price_id: str) -> RemotePrice | None:
+        """One price with its product's name, or None when Stripe has none by that id."""
+        params: stripe.params.PriceRetrieveParams = {"expand": ["product"]}
+        try:
+            price = await self._call(
+                "prices.retrieve", self.client.v1.prices.retrieve_async(stripe_price_id, params)
+            )
+        except PaymentProviderError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return RemotePrice.of(price)
+
     async def archive_price(self, stripe_price_id: str) -> None:
         await self._call(
             "prices.update", self.client.v1.prices.update_async(stripe_price_id, {"active": False})
@@ -194,6 +247,24 @@ class StripeApi:
             ),
         )
         return str(customer.id)
+
+    async def customer_exists(self, customer_id: str) -> bool:
+        """Whether the account has this customer (a deleted one counts as gone)."""
+        try:
+            customer = await self._call(
+                "customers.retrieve", self.client.v1.customers.retrieve_async(customer_id)
+            )
+        except PaymentProviderError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return not customer.to_dict().get("deleted", False)
+
+    async def customers_with_email(self, email: str) -> list[str]:
+        """The ids of the customers with exactly this email (Stripe compares it as typed)."""
+        params: stripe.params.CustomerListParams = {"email": email, "limit": 10}
+        page = await self._call("customers.list", self.client.v1.customers.list_async(params))
+        return [str(c.id) for c in page.data]
 
     async def create_checkout(
         self,
@@ -239,8 +310,7 @@ class StripeApi:
                 "checkout.sessions.retrieve", self.client.v1.checkout.sessions.retrieve_async(session_id)
             )
         except PaymentProviderError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
+            if _missing(exc):
                 return None
             raise
         sub, intent = session.subscription, session.payment_intent
@@ -301,8 +371,7 @@ class StripeApi:
         try:
             await self._call("coupons.retrieve", self.client.v1.coupons.retrieve_async(coupon_id))
         except PaymentProviderError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
+            if _missing(exc):
                 return False
             raise
         return True
@@ -445,6 +514,16 @@ class StripeApi:
         async for sub in page.auto_paging_iter():
             yield RemoteSubscription.of(sub)
 
+    async def subscriptions_of(self, customer_id: str) -> list[RemoteSubscription]:
+        """Every subscription of one customer, canceled ones too, newest first."""
+        params: stripe.params.SubscriptionListParams = {
+            "customer": customer_id,
+            "status": "all",
+            "limit": 100,
+        }
+        page = await self._call("subscriptions.list", self.client.v1.subscriptions.list_async(params))
+        return [RemoteSubscription.of(sub) async for sub in page.auto_paging_iter()]
+
     # Payments ---------------------------------------------------------------------------
 
     async def charge(self, charge_id: str) -> RemoteCharge:
@@ -523,6 +602,12 @@ def subscription_of_invoice(invoice: dict[str, Any]) -> str | None:
     if isinstance(found, dict):
         found = found.get("id")
     return str(found) if found else None
+
+
+def _missing(exc: PaymentProviderError) -> bool:
+    """Stripe said it has no object by that id."""
+    cause = exc.__cause__
+    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
 
 
 def _offer_key(offer_id: str, what: str, replacing: str | None) -> str:
