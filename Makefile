@@ -42,6 +42,7 @@ bench: env
 	$(UV) run --no-sync python -m bench.access_check
 	$(UV) run --no-sync python -m bench.gateway
 	$(UV) run --no-sync python -m bench.front
+	$(UV) run --no-sync python -m bench.push
 
 lock:
 	@$(PYTHON) scripts/bootstrap_uv.py
