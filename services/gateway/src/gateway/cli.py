@@ -1,4 +1,5 @@
-"""The `gateway` command: Litestar's CLI pointed at the gateway, so `gateway run` serves it.
+"""The `gateway` command: Litestar's CLI pointed at the gateway, so `gateway run` serves it, and
+`gateway stories sync` brings stories from Ghost, WordPress or a folder (`stories/sources/command.py`).
 
 Host and port default to the gateway's settings (`GATEWAY_HOST`, `GATEWAY_PORT`); the
 `LITESTAR_*` variables and the command-line options still win.
@@ -13,6 +14,7 @@ from litestar.cli.main import litestar_group
 from pydantic import ValidationError
 
 from gateway.settings import Settings
+from gateway.stories.sources.command import stories
 
 
 def main() -> None:
@@ -27,4 +29,5 @@ def main() -> None:
     os.environ.setdefault("LITESTAR_APP", "gateway.app:create_app")
     os.environ.setdefault("LITESTAR_HOST", settings.host)
     os.environ.setdefault("LITESTAR_PORT", str(settings.port))
+    litestar_group.add_command(stories)
     litestar_group(prog_name="gateway")

@@ -194,14 +194,10 @@ def _body(text: str, story_format: str, image_hosts: tuple[str, ...]) -> tuple[s
         raise StoryFileError(str(exc)) from exc
 
 
-def parse_story(
-    text: str, story_id: str, *, story_format: str | None = None, image_hosts: tuple[str, ...] = ()
-) -> Story:
-    """Parse one story document; ``story_id`` is the file's name without ``.md`` or ``.html``.
+def front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """A story document's front matter (a YAML mapping) and the text after it.
 
-    ``story_format`` is ``markdown`` or ``html`` (a ``.html`` file's); None lets the front
-    matter's ``format`` say, Markdown by default. Images not on ``image_hosts`` are dropped.
-    Raises :class:`StoryFileError` when the document does not follow the origin contract.
+    Raises :class:`StoryFileError` when there is no front matter or it is not a YAML mapping.
     """
     found = _FRONT_MATTER.match(text)
     if found is None:
@@ -212,6 +208,19 @@ def parse_story(
         raise StoryFileError(f"front matter is not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):
         raise StoryFileError("front matter must be a mapping")
+    return meta, text[found.end() :]
+
+
+def parse_story(
+    text: str, story_id: str, *, story_format: str | None = None, image_hosts: tuple[str, ...] = ()
+) -> Story:
+    """Parse one story document; ``story_id`` is the file's name without ``.md`` or ``.html``.
+
+    ``story_format`` is ``markdown`` or ``html`` (a ``.html`` file's); None lets the front
+    matter's ``format`` say, Markdown by default. Images not on ``image_hosts`` are dropped.
+    Raises :class:`StoryFileError` when the document does not follow the origin contract.
+    """
+    meta, content = front_matter(text)
     declared = meta.get("id", story_id)
     if declared != story_id:
         raise StoryFileError(f"id {declared!r} does not match the file name {story_id!r}.md")
@@ -223,7 +232,6 @@ def parse_story(
     declared_format = meta.get("format", "markdown")
     if declared_format not in FORMATS:
         raise StoryFileError(f"'format' must be 'markdown' or 'html', not {declared_format!r}")
-    content = text[found.end() :]
     if not content.strip():
         raise StoryFileError("the story has no text")
     body_html, teaser_html, from_marker = _body(content, story_format or declared_format, image_hosts)
