@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.base import metadata_registry
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 import membership.db.models  # noqa: F401 - registers every table on the metadata
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 config: "AlembicCommandConfig" = context.config  # type: ignore[assignment]
+# Replicas starting at once (MEMBERSHIP_MIGRATE_ON_START) take turns on PostgreSQL: "tollgate".
+MIGRATION_LOCK = 0x746F6C6C67617465
 
 
 def _configure(**kwargs: object) -> None:
@@ -40,6 +42,9 @@ def run_migrations_offline() -> None:
 def do_run_migrations(connection: "Connection") -> None:
     _configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Held to the commit: the next replica then finds the schema at head, and does nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
