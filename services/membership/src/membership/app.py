@@ -58,6 +58,7 @@ from membership.web.dashboard.comps import CompPages
 from membership.web.dashboard.exports import ExportPages
 from membership.web.dashboard.friend_links import FriendLinkPages
 from membership.web.dashboard.gifts import GiftPages
+from membership.web.dashboard.imports import ImportPages
 from membership.web.dashboard.members import MemberPages
 from membership.web.dashboard.offers import OfferPages
 from membership.web.dashboard.overview import OverviewPages
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         StaffPages,
         WebhookPages,
         ExportPages,
+        ImportPages,
     ]
     if settings.dev_pages:
         handlers.extend([DevOutbox, OutboxPage])

@@ -450,6 +450,7 @@ def import_members(path: str, slug: str, chosen: str, comp_tier: str | None, dry
     """Import the members in the CSV export at PATH (idempotent: running it again changes nothing)."""
     from pathlib import Path
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from membership.imports.formats import Format
@@ -463,7 +464,9 @@ def import_members(path: str, slug: str, chosen: str, comp_tier: str | None, dry
     async def work(session: AsyncSession) -> list[str]:
         settings = Settings()
         publication = await PublicationService(session).by_slug(slug)
-        with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+        columns = (TextColumn("Importing"), BarColumn(), MofNCompleteColumn())
+        # On stderr, so the report on stdout is all a script reads.
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("import", total=None)
             report = await MemberImport(session, settings, StripeApi(settings)).run(
                 publication,

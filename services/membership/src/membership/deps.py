@@ -17,6 +17,7 @@ from membership.entitlements.services import EntitlementService
 from membership.friendlinks.services import FriendLinkService
 from membership.gifts.services import GiftService
 from membership.grants.services import GrantService
+from membership.imports.services import MemberImport, PriceImport
 from membership.lib.ratelimit import RateLimits
 from membership.lib.stripe_client import StripeApi
 from membership.mail.services import Mailer
@@ -80,6 +81,20 @@ def provide_subscriptions(
     stripe_api: NamedDependency[StripeApi],
 ) -> SubscriptionService:
     return SubscriptionService(db_session, settings, stripe_api)
+
+
+def provide_member_imports(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    stripe_api: NamedDependency[StripeApi],
+) -> MemberImport:
+    return MemberImport(db_session, settings, stripe_api)
+
+
+def provide_price_imports(
+    db_session: NamedDependency[AsyncSession], stripe_api: NamedDependency[StripeApi]
+) -> PriceImport:
+    return PriceImport(db_session, stripe_api)
 
 
 def provide_grants(db_session: NamedDependency[AsyncSession]) -> GrantService:
@@ -236,6 +251,8 @@ dependencies: dict[str, Provide] = {
     "plans": Provide(provide_plans, sync_to_thread=False),
     "subscriptions": Provide(provide_subscriptions, sync_to_thread=False),
     "grants": Provide(provide_grants, sync_to_thread=False),
+    "member_imports": Provide(provide_member_imports, sync_to_thread=False),
+    "price_imports": Provide(provide_price_imports, sync_to_thread=False),
     "friend_links": Provide(provide_friend_links, sync_to_thread=False),
     "comps": Provide(provide_comps, sync_to_thread=False),
     "entitlements": Provide(provide_entitlements, sync_to_thread=False),

@@ -56,6 +56,7 @@ SECTIONS = {
     "staff": "Staff and keys",
     "webhooks": "Webhooks",
     "exports": "Exports",
+    "imports": "Import",
 }
 
 
