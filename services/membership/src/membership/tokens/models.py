@@ -20,6 +20,7 @@ class SigningKey(Base):
     public_jwk: Mapped[dict[str, str]] = mapped_column(JsonB)
     private_pem_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    # Set when a newer key took over signing; the key stays published until `unpublish_at`.
+    # When it stops signing: a rotation sets it a handover ahead (a lost key: now); `keys.current`
+    # reads it. The key stays published until `unpublish_at`.
     retired_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     unpublish_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
