@@ -266,3 +266,46 @@ async def test_a_ghost_style_story_with_images_is_cut_for_a_stranger_and_whole_f
     # The tracker's image is not on the publisher's hosts: only its alt text is left.
     assert "tracker.example.org" not in member.text
     assert '<img alt="A diagram of the wall">' in member.text
+
+
+# The demo: a Ghost-style sample with an image the gateway serves itself ----------------------
+
+
+@pytest.fixture
+async def samples_gateway(membership: Membership) -> AsyncIterator[Gateway]:
+    settings = gateway_settings(membership.url, membership.api_key, Path("samples"), story_origin="samples")
+    async with running_gateway(settings) as client:
+        yield client
+
+
+async def test_the_sample_ghost_story_shows_its_own_image_within_the_csp(samples_gateway: Gateway) -> None:
+    page = await samples_gateway.get("/stories/the-heron-at-the-weir")
+    assert page.status_code == 200
+    assert page.headers["tollgate-access"].startswith("teaser")
+    assert "img-src 'self';" in page.headers["content-security-policy"]
+    assert '<img src="/images/heron-at-the-weir.svg" alt="A grey heron' in page.text
+    assert "The heron is not waiting for nothing" not in page.text
+    image = await samples_gateway.get("/images/heron-at-the-weir.svg")
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/svg+xml"
+    assert image.headers["content-security-policy"].endswith("sandbox")
+    assert image.content.startswith(b"<svg ")
+
+
+async def test_only_image_files_of_the_images_folder_are_served(
+    membership: Membership, tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("pier.png", "notes.txt", ".hidden.svg", "Pier.PNG"):
+        (images / name).write_bytes(b"\x89PNG\r\n\x1a\n" + name.encode())
+    (tmp_path / "secret.svg").write_text("<svg>outside the images folder</svg>")
+    settings = gateway_settings(membership.url, membership.api_key, tmp_path)
+    async with running_gateway(settings) as client:
+        served = await client.get("/images/pier.png")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+        assert served.content.endswith(b"pier.png")
+        for name in ("notes.txt", ".hidden.svg", "Pier.PNG", "no-such.png", "..%2Fsecret.svg"):
+            refused = await client.get(f"/images/{name}")
+            assert refused.status_code == 404, name
+            assert b"outside" not in refused.content and b"PNG" not in refused.content, name

@@ -47,7 +47,7 @@ def text_of(fragment: str) -> str:
 
 
 async def test_every_sample_parses() -> None:
-    files = sample_files()
+    files = sample_files() + sorted(DEFAULT_SAMPLES.glob("*.html"))
     stories = await FileOrigin(DEFAULT_SAMPLES).stories()
     assert sorted(s.id for s in stories) == sorted(p.stem for p in files)
     for story in stories:

@@ -27,6 +27,7 @@ from gateway.settings import Settings
 from gateway.stories.catalogue import Catalogue
 from gateway.stories.controllers import index, make_friend_link, read_story
 from gateway.stories.http_origin import HttpOrigin
+from gateway.stories.images import story_image
 from gateway.stories.origin import DEFAULT_SAMPLES, FileOrigin, Origin
 from gateway.upstream import client_of, membership_client, settings_of
 from tollgate_client import MembershipClient, RevocationFeed, TokenVerifier
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             index,
             read_story,
+            story_image,
             make_friend_link,
             metrics_endpoint,
             health_router({"keys": keys_fetched}),
