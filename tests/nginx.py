@@ -22,6 +22,8 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
 FRONT = DEPLOY / "tollgate.conf"
 MEMBERSHIP = DEPLOY / "tollgate-membership.conf"
 _PLACEHOLDER = re.compile(r"\$\{(TOLLGATE_[A-Z_]+)\}")
+# Each template nginx runs, with the value of each of its placeholders.
+Configs = dict[Path, dict[str, str]]
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -77,11 +79,11 @@ class Nginx:
         self.proc.wait(timeout=10)
 
 
-def start_nginx(root: Path, configs: dict[Path, dict[str, str]], ports: list[int]) -> Nginx:
+def start_nginx(root: Path, configs: Configs, ports: list[int]) -> Nginx:
     """nginx with each template rendered with its values; returns once every port listens."""
     binary = nginx_binary()
     temp = root / "temp"
-    temp.mkdir(exist_ok=True)
+    temp.mkdir(parents=True, exist_ok=True)
     includes = ""
     for template, values in configs.items():
         (root / template.name).write_text(render(template.read_text(), values))
