@@ -27,8 +27,8 @@ class Story(msgspec.Struct, frozen=True, kw_only=True):
 
     ``keys`` lists the entitlement keys that open the story (any one of them is enough); an empty
     tuple means the story is public. ``teaser_html`` is the part shown before the paywall: the
-    Markdown up to the publisher's ``<!-- more -->`` marker when there is one
-    (``teaser_from_marker`` is then true), else the first two paragraphs.
+    text up to the publisher's ``<!-- more -->`` marker when there is one
+    (``teaser_from_marker`` is then true), else the first two paragraphs (or HTML blocks).
     """
 
     id: str

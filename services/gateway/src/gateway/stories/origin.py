@@ -24,12 +24,20 @@ An origin describes each story with a few fields; the gateway decides who reads 
     is no default: a story without ``access`` is refused, so a forgotten line never publishes
     member-only text.
 The teaser
-    Where the teaser ends. The publisher puts the marker ``<!-- more -->`` on a line of its own;
-    everything before it is the teaser. Without a marker the teaser is the first two paragraphs
-    (for a story of two paragraphs, the first; of one, nothing), so it never holds the whole text.
+    Where the teaser ends. The publisher puts the marker ``<!-- more -->`` between two blocks
+    (in Markdown, on a line of its own); everything before it is the teaser. Without a marker the
+    teaser is the first two paragraphs (HTML: the first two top-level blocks; for a story of two,
+    the first; of one, nothing), so it never holds the whole text. The cut is made on the server,
+    never inside an element: an HTML marker inside a block cuts after that block.
+``format`` (optional)
+    ``markdown`` (the default) or ``html``: the language of the text after the front matter. A
+    ``.html`` file is HTML whatever it says.
 
-The built-in :class:`FileOrigin` reads that contract from a folder of Markdown files with YAML
-front matter, one story per file, named ``<id>.md``::
+Other fields (such as ``imported_from``, which ``gateway stories sync`` writes) are ignored.
+
+The built-in :class:`FileOrigin` reads that contract from a folder of files with YAML front
+matter, one story per file, named ``<id>.md`` (Markdown) or ``<id>.html`` (HTML, such as a Ghost
+post's)::
 
     ---
     id: the-river-in-march
@@ -45,9 +53,16 @@ front matter, one story per file, named ``<id>.md``::
 
     What only readers with an entitlement see.
 
-The Markdown is CommonMark with raw HTML disabled: HTML in a story file is shown as text, never
-rendered, so a story cannot inject a script into the page. A file that breaks the contract is
-skipped with a logged warning; the other stories are still served.
+Every story's HTML, written or rendered from Markdown, goes through one sanitiser
+(:mod:`gateway.stories.html`): nh3 with a strict allow-list, so no script, event handler, style,
+iframe or form reaches the page, links get ``rel="noopener noreferrer nofollow"``, and an image
+stays only when it is the gateway's own (a relative URL, such as ``/images/<name>`` from the
+folder's ``images/`` sub-folder) or on one of the publisher's image hosts
+(``GATEWAY_IMAGE_HOSTS``, which the page's CSP allows); another image keeps only its ``alt``.
+The Markdown is CommonMark with raw HTML disabled: HTML in a Markdown story is shown as text,
+never rendered (write the story as ``.html`` to use markup). A file that breaks the contract is
+skipped with a logged warning; the other stories are still served. ``gateway stories sync``
+(:mod:`gateway.stories.sources`) writes such a folder from Ghost, WordPress or another folder.
 """
 
 from __future__ import annotations
