@@ -81,7 +81,28 @@ def site_app(site: Site) -> Litestar:
         posts = recorded(f"wordpress-posts-{query.get('page', '1')}.json")
         return Response(posts, headers={"x-wp-total": "5", "x-wp-totalpages": "2"})
 
-    return Litestar([content_posts, admin_posts, wordpress_posts])
+    @get("/odd/ghost/api/admin/posts/")
+    async def odd_ghost(request: Request[Any, Any, Any]) -> Response[Any]:
+        # Fields of the wrong kind: each post is skipped for what it lacks, none crashes the sync.
+        posts: list[Any] = [
+            "not a post",
+            {"slug": "a", "visibility": "members", "html": "<p>x</p>", "primary_author": "Ines"},
+            {"slug": "b", "visibility": "tiers", "tiers": "gold", "html": "<p>x</p>"},
+            {"slug": "c", "visibility": ["public"], "html": "<p>x</p>"},
+            {"slug": ["d"], "visibility": "public", "html": {"text": "x"}},
+            {"slug": "e", "visibility": "paid", "html": "<p>x</p>", "authors": [{"name": "Tom"}]},
+        ]
+        return Response({"posts": posts, "meta": {"pagination": "none"}})
+
+    @get("/broken/ghost/api/admin/posts/")
+    async def broken_ghost(request: Request[Any, Any, Any]) -> Response[Any]:
+        return Response({"posts": {"slug": "a"}})
+
+    @get("/broken/wp-json/wp/v2/posts")
+    async def broken_wordpress(request: Request[Any, Any, Any]) -> Response[Any]:
+        return Response("<html>Maintenance</html>", media_type="text/html")
+
+    return Litestar([content_posts, admin_posts, wordpress_posts, odd_ghost, broken_ghost, broken_wordpress])
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +255,26 @@ def test_ghost_refusing_the_key_is_one_sentence_and_writes_nothing(site: Site, t
     malformed = ghost_sync(site, tmp_path, key="not:a-key")
     assert malformed.exit_code == 1
     assert "a Ghost Admin API key is '<24 hex digits>:<64 hex digits>'" in said(malformed.output)
+
+
+def test_answers_of_the_wrong_shape_are_skipped_or_refused_in_one_sentence(
+    site: Site, tmp_path: Path
+) -> None:
+    odd = ghost_sync(Site(url=f"{site.url}/odd"), tmp_path)
+    assert odd.exit_code == 0, odd.output
+    assert lines(odd)[:-1] == [
+        "skipped   a: the post has no author",
+        "skipped   b: visibility 'tiers' names no tier with a usable slug: []",
+        "skipped   c: visibility ['public'] is not public, members, paid or tiers",
+        "skipped   (no slug): the post has no html",
+        "skipped   e: the post has no published_at",
+    ]
+    assert lines(odd)[-1].endswith("0 created, 0 updated, 0 unchanged, 5 skipped, 0 kept, 0 removed")
+    broken = ghost_sync(Site(url=f"{site.url}/broken"), tmp_path)
+    assert broken.exit_code == 1 and "has no 'posts' list" in said(broken.output)
+    wordpress = wordpress_sync(Site(url=f"{site.url}/broken"), tmp_path)
+    assert wordpress.exit_code == 1 and "WordPress did not answer JSON for" in said(wordpress.output)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_admin_token_is_what_ghost_asks_for() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -96,6 +97,7 @@ def _srcset(value: str, image_hosts: tuple[str, ...]) -> str | None:
     return ", ".join(kept) or None
 
 
+@lru_cache(maxsize=16)
 def _cleaner(image_hosts: tuple[str, ...]) -> nh3.Cleaner:
     def attribute(element: str, name: str, value: str) -> str | None:
         if element != "img" or name not in ("src", "srcset"):

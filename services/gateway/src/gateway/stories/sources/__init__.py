@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import httpx
 
@@ -106,6 +107,22 @@ def parse_access(value: str, rules: AccessRules) -> Access:
             f"{value!r} is not public, members, paid or a comma-separated list of entitlement keys"
         )
     return keys
+
+
+def field(value: object, name: str) -> Any:
+    """``value[name]`` when ``value`` is a JSON object, else None: answers are not trusted to have
+    the documented shape, and a field of the wrong kind reads as missing rather than crashing."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def items(value: object) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON list (others left out); empty when ``value`` is no list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def text(value: object) -> str:
+    """A JSON string, stripped; empty for anything else."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def day_of(value: object) -> date | None:

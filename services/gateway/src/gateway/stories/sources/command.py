@@ -51,7 +51,8 @@ def _access(value: str | None, rules: AccessRules, option: str) -> Access | None
 
 def _print(report: Report) -> None:
     for line in report.lines:
-        click.echo(f"{line.outcome:<9} {line.id}" + (f": {line.reason}" if line.reason else ""))
+        story = line.id or "(no slug)"
+        click.echo(f"{line.outcome:<9} {story}" + (f": {line.reason}" if line.reason else ""))
     click.echo(report.summary())
 
 
@@ -123,4 +124,6 @@ def sync_command(
             report = sync(source.stories(), folder, publication=publication, source=source.name, prune=prune)
     except SourceError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the folder cannot be read or written
+        raise click.ClickException(f"{exc.filename or folder}: {exc.strerror or exc}") from None
     _print(report)

@@ -27,7 +27,18 @@ from typing import Any
 import httpx
 import jwt
 
-from gateway.stories.sources import AccessRules, Found, Imported, Skipped, SourceError, day_of, fetch_json
+from gateway.stories.sources import (
+    AccessRules,
+    Found,
+    Imported,
+    Skipped,
+    SourceError,
+    day_of,
+    fetch_json,
+    field,
+    items,
+    text,
+)
 
 PAGE_SIZE = 50
 MAX_PAGES = 1000
@@ -89,8 +100,8 @@ class GhostSource:
             posts = body.get("posts") if isinstance(body, dict) else None
             if not isinstance(posts, list):
                 raise SourceError(f"Ghost's answer for {answer.url} has no 'posts' list")
-            yield from (post for post in posts if isinstance(post, dict))
-            page = ((body.get("meta") or {}).get("pagination") or {}).get("next")
+            yield from items(posts)
+            page = field(field(body.get("meta"), "pagination"), "next")
             if not page:
                 return
         raise SourceError(f"Ghost at {self.url} answered more than {MAX_PAGES} pages")
@@ -113,7 +124,7 @@ class GhostSource:
         return fetch_json(self.http, url, name="Ghost", params=params, headers=headers)
 
     def _story(self, post: dict[str, Any]) -> Found:
-        slug = str(post.get("slug") or "")
+        slug = text(post.get("slug"))
         visibility = post.get("visibility")
         if self.content_key and visibility != "public":
             return Skipped(
@@ -122,7 +133,7 @@ class GhostSource:
                 "sync with an Admin API key",
             )
         if visibility == "tiers":
-            tiers = [str(t.get("slug", "")) for t in post.get("tiers") or [] if isinstance(t, dict)]
+            tiers = [text(tier.get("slug")) for tier in items(post.get("tiers"))]
             access = self.rules.for_tiers(tiers)
             if access is None:
                 return Skipped(slug, f"visibility 'tiers' names no tier with a usable slug: {tiers}")
@@ -133,16 +144,16 @@ class GhostSource:
         html = post.get("html")
         if not isinstance(html, str) or not html.strip():
             return Skipped(slug, "the post has no html")
-        author = (post.get("primary_author") or {}).get("name") or next(
-            (a.get("name") for a in post.get("authors") or [] if isinstance(a, dict) and a.get("name")), None
-        )
+        authors = items(post.get("authors"))
+        names = [field(post.get("primary_author"), "name"), *(a.get("name") for a in authors)]
+        author = next((name for name in map(text, names) if name), "")
         published = day_of(post.get("published_at"))
         if not author or published is None:
             return Skipped(slug, "the post has no author" if not author else "the post has no published_at")
         return Imported(
             id=slug,
-            title=str(post.get("title") or "").strip(),
-            author=str(author).strip(),
+            title=text(post.get("title")),
+            author=author,
             published=published,
             access=access,
             body=PAYWALL_CARD.sub("<!-- more -->", html, count=1),

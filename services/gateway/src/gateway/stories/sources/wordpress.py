@@ -36,6 +36,9 @@ from gateway.stories.sources import (
     SourceError,
     day_of,
     fetch_json,
+    field,
+    items,
+    text,
 )
 
 PAGE_SIZE = 100
@@ -88,7 +91,7 @@ class WordPressSource:
             posts = answer.json()
             if not isinstance(posts, list):
                 raise SourceError(f"WordPress's answer for {answer.url} is not a list of posts")
-            yield from (post for post in posts if isinstance(post, dict))
+            yield from items(posts)
             try:
                 pages = int(answer.headers.get("x-wp-totalpages", "1"))
             except ValueError:
@@ -98,14 +101,8 @@ class WordPressSource:
             page += 1
 
     def _access(self, post: dict[str, Any]) -> Access | None:
-        embedded = post.get("_embedded") or {}
-        slugs = {
-            str(term.get("slug"))
-            for group in embedded.get("wp:term") or []
-            if isinstance(group, list)
-            for term in group
-            if isinstance(term, dict)
-        }
+        groups = field(field(post, "_embedded"), "wp:term")
+        slugs = {text(term.get("slug")) for group in groups or [] for term in items(group)}
         if self.terms.paid in slugs:
             return self.rules.for_word("paid")
         if self.terms.members in slugs:
@@ -115,9 +112,9 @@ class WordPressSource:
         return self.terms.untagged
 
     def _story(self, post: dict[str, Any]) -> Found:
-        slug = str(post.get("slug") or "")
-        content = post.get("content") or {}
-        if content.get("protected"):
+        slug = text(post.get("slug"))
+        content = post.get("content")
+        if field(content, "protected"):
             return Skipped(slug, "the post is password-protected in WordPress")
         access = self._access(post)
         if access is None:
@@ -127,16 +124,16 @@ class WordPressSource:
                 f"no access: the post is under none of the terms {terms.public!r}, {terms.members!r} "
                 f"or {terms.paid!r} (or sync with --untagged)",
             )
-        authors = (post.get("_embedded") or {}).get("author") or []
-        author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
+        authors = items(field(field(post, "_embedded"), "author"))
+        author = next((name for a in authors if (name := plain(text(a.get("name"))))), "")
         published = day_of(post.get("date_gmt"))
         if not author or published is None:
             return Skipped(slug, "the post has no author" if not author else "the post has no date_gmt")
-        body = str(content.get("rendered") or "")
+        body = text(field(content, "rendered"))
         return Imported(
             id=slug,
-            title=plain(str((post.get("title") or {}).get("rendered") or "")),
-            author=plain(str(author)),
+            title=plain(text(field(post.get("title"), "rendered"))),
+            author=author,
             published=published,
             access=access,
             body=_MORE.sub("<!-- more -->", body, count=1),
