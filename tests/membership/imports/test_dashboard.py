@@ -3,6 +3,7 @@ bad files and cross-site posts refused, a failing row rolls the whole run back. 
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 
@@ -66,6 +67,9 @@ async def test_map_a_price_upload_check_then_confirm(stack: Stack) -> None:
         page.text,
     )
 
+    tiers = await owner.get(f"/account/publications/{slug}/tiers")
+    assert_page(tiers, 200, f"Adopted from Stripe ({old.price})", "kept for its subscribers, not offered")
+
     paying, comped = email("page-paying"), email("page-comp")
     customer, sub_id = await old.subscriber(paying)
     text = PLAIN + f"{paying},Pay <b>Me</b>,,{customer},,\n{comped},,Members,,,\nnope,,,,,\n"
@@ -84,20 +88,16 @@ async def test_map_a_price_upload_check_then_confirm(stack: Stack) -> None:
     assert_accessible(checked.text)
     assert await readers_named(stack, paying, comped) == 0  # a dry run
 
-    imported = await owner.post(
-        f"{base}/run",
-        data={
-            "csv": hidden(checked, "csv"),
-            "format": hidden(checked, "format"),
-            "tier": hidden(checked, "tier"),
-        },
-    )
+    confirmed = {name: hidden(checked, name) for name in ("file", "format", "tier")}
+    assert base64.b64decode(confirmed["file"]) == text.encode()  # the very file, carried back
+    form = {name: (None, value) for name, value in confirmed.items()}
+    imported = await owner.post(f"{base}/run", files=form)
     assert_page(imported, 200, "Imported", "3 rows (plain): created 2 readers, matched 0 readers")
     assert "Import these members" not in imported.text
     assert await readers_named(stack, paying, comped) == 2
     async with db(stack) as session:
         assert await session.scalar(select(Subscription).where(Subscription.stripe_subscription_id == sub_id))
-    again = await owner.post(f"{base}/run", data={"csv": text})
+    again = await owner.post(f"{base}/run", data={"file": base64.b64encode(text.encode()).decode()})
     assert_page(again, 200, "created 0 readers, matched 2 readers (2 already imported), skipped 1 row.")
     await owner.aclose()
 
@@ -114,8 +114,10 @@ async def test_bad_files_cross_site_posts_strangers_and_a_failing_row_change_not
     stranger = await stack.reader()
     refused = await check(stranger, slug, PLAIN)
     assert_page(refused, 403, "Only readers on the staff")
-    cross = await owner.post(f"{base}/run", data={"csv": PLAIN}, headers={"origin": "https://evil.example"})
+    cross = await owner.post(f"{base}/run", data={"file": ""}, headers={"origin": "https://evil.example"})
     assert_page(cross, 403, "This form may only be sent from a page of this site.")
+    forged = await owner.post(f"{base}/run", data={"file": "not base64!"})
+    assert_page(forged, 400, "That confirmation is not one of this page's; check the file again.")
 
     old = await OldAccount.made(stack)
     await owner.post(f"{base}/prices", data={"price": old.price, "tier": "Members"})
@@ -125,7 +127,7 @@ async def test_bad_files_cross_site_posts_strangers_and_a_failing_row_change_not
         broken, metadata={"tollgate_tier_id": "6d1f7a3e-0000-4000-8000-000000000000"}
     )
     text = PLAIN + f"{fine},,,{fine_customer},,\n{broken},,,{broken_customer},,\n"
-    failed = await owner.post(f"{base}/run", data={"csv": text})
+    failed = await owner.post(f"{base}/run", data={"file": base64.b64encode(text.encode()).decode()})
     assert_page(failed, 409, "Nothing was imported: line 3")
     assert await readers_named(stack, fine, broken) == 0
     await owner.aclose()

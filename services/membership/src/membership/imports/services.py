@@ -30,7 +30,7 @@ from membership.comps.services import CompService
 from membership.imports.formats import Format, Row, parse
 from membership.lib.clock import utcnow
 from membership.lib.stripe_client import RemotePrice, RemoteSubscription, StripeApi
-from membership.plans.models import Price, Tier
+from membership.plans.models import ADOPTED, Price, Tier
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
 from membership.readers.models import Reader
@@ -112,7 +112,7 @@ class PriceImport:
             interval=remote.interval,
             currency=remote.currency,
             unit_amount=remote.unit_amount,
-            lookup_key=f"imported_{remote.id}"[:200],
+            lookup_key=f"{ADOPTED}{remote.id}"[:200],
             stripe_price_id=remote.id,
             # Kept for the subscriptions on it; new readers are offered the tier's own prices.
             archived_at=utcnow(),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from membership.lib.orm import UUIDAuditBase
 
 GIFT_MONTHS = (1, 3, 6, 12)  # the lengths a tier may be given for
+ADOPTED = "imported_"  # the lookup key's start of a price made before Tollgate (imports/services.py)
 
 
 class Tier(UUIDAuditBase):
@@ -54,3 +55,8 @@ class Price(UUIDAuditBase):
     archived_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     tier: Mapped[Tier] = relationship(back_populates="prices", lazy="joined", innerjoin=True)
+
+    @property
+    def adopted(self) -> bool:
+        """A Stripe price from before Tollgate, mapped to this tier for the subscriptions on it."""
+        return self.lookup_key.startswith(ADOPTED)

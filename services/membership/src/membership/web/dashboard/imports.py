@@ -8,6 +8,8 @@ rolls back. The Stripe prices the account has are listed with their tiers, and o
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from litestar import Request, get, post
@@ -138,9 +140,11 @@ class ImportPages(DashboardSection):
             )
         except TollgateError as exc:
             return await self._page(request, publication, plans, price_imports, error=exc)
-        carried["csv"] = raw.decode("utf-8-sig")  # the dry run read it as UTF-8 already
+        # Byte for byte (a browser would turn the newlines of a plain field into CRLF).
+        carried["file"] = base64.b64encode(raw).decode()
         return await self._page(request, publication, plans, price_imports, report=report, carried=carried)
 
+    # The file comes back in base64, in a multipart form (no percent-encoding to grow it more).
     @post("/{slug:str}/imports/run", guards=[same_origin], request_max_body_size=2 * MAX_FILE)
     async def run(
         self,
@@ -152,8 +156,13 @@ class ImportPages(DashboardSection):
     ) -> Template:
         """The confirmed import; a failure is raised, so the error page rolls the whole run back."""
         form = await request.form()
-        raw = _choice(form, "csv").encode()
         try:
+            try:
+                raw = base64.b64decode(_choice(form, "file"), validate=True)
+            except binascii.Error:
+                raise BadRequest(
+                    "That confirmation is not one of this page's; check the file again."
+                ) from None
             report = await member_imports.run(
                 publication, raw, chosen=_format(form), comp_tier=_choice(form, "tier") or None, dry_run=False
             )
