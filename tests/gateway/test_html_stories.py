@@ -3,17 +3,22 @@ publisher's image hosts in the CSP, and a Ghost-style story with images through 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from gateway.settings import Settings
 from gateway.stories.html import block_ends, html_with_teaser, image_allowed, sanitise
+from gateway.stories.http_origin import HttpOrigin
 from gateway.stories.origin import FileOrigin, StoryFileError, parse_story
 from gateway.stories.pages import page_headers
+from tests.gateway.cms import Cms, Reply
 from tests.gateway.stack import Gateway, Membership, gateway_settings, running_gateway, unique_email
+from tests.servers import serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -220,8 +225,6 @@ def test_an_image_host_that_is_not_an_https_host_is_refused_with_the_reason(host
 
 
 def test_a_folder_serves_html_files_and_skips_an_id_with_both_kinds(tmp_path: Path) -> None:
-    import asyncio
-
     (tmp_path / "the-harbour-wall.html").write_text(story_document(GHOST_HTML))
     (tmp_path / "twice.md").write_text(story_document("One.\n").replace("the-harbour-wall", "twice"))
     (tmp_path / "twice.html").write_text(story_document("<p>One.</p>").replace("the-harbour-wall", "twice"))
@@ -309,3 +312,18 @@ async def test_only_image_files_of_the_images_folder_are_served(
             refused = await client.get(f"/images/{name}")
             assert refused.status_code == 404, name
             assert b"outside" not in refused.content and b"PNG" not in refused.content, name
+
+
+async def test_the_publishers_cms_may_serve_html_stories_too() -> None:
+    cms = Cms()
+    cms.replies["/stories/the-harbour-wall.md"] = Reply(
+        body=story_document(GHOST_HTML, fmt="format: html\n"), headers={"cache-control": "max-age=60"}
+    )
+    with serve(cms.app) as url:
+        async with httpx.AsyncClient() as http:
+            origin = HttpOrigin(url, http=http, image_hosts=HOSTS)
+            story = await origin.story("the-harbour-wall")
+    assert story is not None and story.teaser_from_marker
+    assert '<img src="https://images.example.com/content/images/2026/03/wall.jpg"' in story.teaser_html
+    assert SECRET not in story.teaser_html and SECRET in story.body_html
+    assert "tracker.example.org" not in story.body_html and "kg-card" not in story.body_html
