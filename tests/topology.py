@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,8 +71,9 @@ class Replica:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def log(self) -> Path:
-        return self.logs / f"{self.name}-{self.starts}.log"
+    def log(self, start: int = 0) -> Path:
+        """The output of its `start`th start (1, 2, ...), by default of the latest."""
+        return self.logs / f"{self.name}-{start or self.starts}.log"
 
     def start(self) -> None:
         self.starts += 1
@@ -105,6 +107,12 @@ class Replica:
                     f"{self.name} not ready within {within}s:\n{self.log().read_text()[-4000:]}"
                 )
             time.sleep(0.2)
+
+    def errors(self) -> list[str]:
+        """The lines its starts logged at level error or worse (JSON logs, as in production)."""
+        logs = (self.log(n) for n in range(1, self.starts + 1))
+        found = (line for log in logs for line in log.read_text().splitlines())
+        return [line for line in found if re.search(r'"level":"(error|critical)"', line)]
 
     def kill(self) -> None:
         """SIGKILL, as when a machine or container dies: no shutdown, connections cut."""
