@@ -12,10 +12,13 @@ ensure-gateway`, as compose's init service runs it.
 Readers reach nginx only. A reader signs in, subscribes through the sandbox's checkout and reads
 member-only stories; a signed-in reader without a subscription, anonymous readers and new readers
 signing in read the same stories; the subscriber's token is renewed by the gateway and asked for
-at the API now and then. Meanwhile one gateway and one membership replica are SIGKILLed together,
-left dead a while and started again on the same ports; then the other two. Checked: no answer is
-a 5xx; the subscriber gets every story in full; nobody else ever sees a sentence only the full
-text holds; each restarted process serves readers again (nginx's access log names it).
+at the API now and then; more new readers subscribe all along. Meanwhile one gateway and one
+membership replica are SIGKILLed together, left dead a while and started again on the same ports;
+then the other two. Checked: no answer is a 5xx; every subscriber gets every story in full (a new
+one from their return from checkout); nobody else ever sees a sentence only the full text holds;
+each restarted process serves readers again (nginx's access log names it); no process logged an
+error. A request in flight on a killed process is sent on by nginx (deploy/README.md says why
+POSTs too); the access and error logs of nginx in the test's folder show which.
 """
 
 from __future__ import annotations
