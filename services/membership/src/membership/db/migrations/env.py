@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 config: "AlembicCommandConfig" = context.config  # type: ignore[assignment]
-# Replicas starting at once (MEMBERSHIP_MIGRATE_ON_START) take turns on PostgreSQL: "tollgate".
-MIGRATION_LOCK = 0x746F6C6C67617465
+# The advisory lock id that makes replicas starting at once (MEMBERSHIP_MIGRATE_ON_START) take
+# turns on PostgreSQL (beside grants' FEED_LOCK and tokens' KEYS_LOCK).
+MIGRATION_LOCK = 7_320_003
 
 
 def _configure(**kwargs: object) -> None:
