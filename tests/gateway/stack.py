@@ -132,10 +132,13 @@ async def prepare_membership(database_url: str) -> str:
 
 
 @asynccontextmanager
-async def running_membership(database_url: str, data_dir: Path, api_key: str) -> AsyncIterator[Membership]:
+async def running_membership(
+    database_url: str, data_dir: Path, api_key: str, **overrides: Any
+) -> AsyncIterator[Membership]:
+    """Membership over HTTP; `overrides` are more of its settings."""
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(database_url, data_dir, public_url=GATEWAY_URL, stripe_workers=0)
+    settings = make_settings(database_url, data_dir, public_url=GATEWAY_URL, stripe_workers=0, **overrides)
     with serve(create_membership(settings), sock=sock):
         yield Membership(url, database_url, api_key, data_dir)
 

@@ -8,6 +8,7 @@ is a 502 and too slow a 504, as problem details. Metrics and the access log say 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -182,3 +183,38 @@ async def test_the_anonymous_allowance_is_off_by_default_and_meters_by_signed_co
         edited = await gateway.get("/stories/extra-1", headers={"cookie": f"tollgate_free_reads={forged}"})
         assert edited.headers["tollgate-access"] == 'full; reason="free_unlock"'
         assert edited.cookies["tollgate_free_reads"] != forged
+
+
+def _renewals(metrics: str) -> float:
+    found = re.search(r"^gateway_token_refreshes_total (\S+)$", metrics, re.MULTILINE)
+    assert found is not None, metrics
+    return float(found.group(1))
+
+
+async def test_a_signed_in_reader_reading_fast_is_never_refused_for_renewing_too_often(
+    membership: Membership, stories: Path
+) -> None:
+    # Membership allows two tokens per session a minute here, so the third renewal is a 429.
+    async with running_membership(
+        membership.database_url, membership.data_dir, membership.api_key, token_rate_per_session=2
+    ) as own:
+        session, _ = await own.session_of(unique_email("fast-reader"))
+        cookie = {"cookie": f"tollgate_session={session}"}
+        # Renewing before every metered read (no grace for a young token): the 429 is no outage.
+        eager = gateway_settings(own.url, own.api_key, stories, metered_renew_after_seconds=0)
+        async with running_gateway(eager) as gateway:
+            gateway.cookies.set("tollgate_session", session)  # a browser: it keeps the token it is given
+            for story in ("night-press", "extra-1", "night-press", "extra-1", "night-press"):
+                read = await gateway.get(f"/stories/{story}")
+                assert read.status_code == 200, read.text
+                assert not read.headers["tollgate-access"].startswith("unavailable")
+        # By default a token younger than half a minute is used as it is: one renewal for five reads.
+        async with running_gateway(gateway_settings(own.url, own.api_key, stories)) as gateway:
+            token = await own.token_of(unique_email("steady-reader"))
+            before = _renewals((await gateway.get("/metrics")).text)
+            for story in ("night-press", "extra-1", "night-press", "extra-1", "night-press"):
+                read = await gateway.get(
+                    f"/stories/{story}", headers={"cookie": f"tollgate_access={token}; {cookie['cookie']}"}
+                )
+                assert read.status_code == 200, read.text
+            assert _renewals((await gateway.get("/metrics")).text) == before

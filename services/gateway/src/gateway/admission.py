@@ -49,6 +49,7 @@ from tollgate_client import (
     TokenExpired,
     TokenVerifier,
 )
+from tollgate_common import clock
 
 log = structlog.get_logger("gateway.admission")
 
@@ -292,9 +293,14 @@ class Gatekeeper:
     ) -> Admission:
         admission.reader_id = claims.sub
         keys = frozenset(claims.ent)
-        if session:
+        if session and clock.now() - claims.iat >= self.settings.metered_renew_after_seconds:
             # A token can predate a subscription by a few minutes; a fresh one settles it first.
-            _, fresh, _ = await self._refresh(session, admission.set_cookies)
+            try:
+                _, fresh, _ = await self._refresh(session, admission.set_cookies)
+            except MembershipDown as exc:
+                # Only a check for news: the token in hand still holds (a 429 here is no outage).
+                log.info("token not renewed before a metered read", status=exc.status, detail=exc.detail)
+                fresh = None
             if fresh is not None:
                 claims, keys = fresh, frozenset(fresh.ent)
                 decision = decide(access, Reader(token_keys=keys))

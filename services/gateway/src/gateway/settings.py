@@ -78,6 +78,9 @@ class Settings(ClockSettings):
     # Entitlement changes arrive on <prefix>:entitlements (the same as MEMBERSHIP_REDIS_PREFIX).
     redis_prefix: str = "tollgate"
     revocation_pushed_poll_seconds: float = Field(default=30.0, gt=0)
+    # A signed-in reader's metered read renews a token older than this first (it may predate a
+    # subscription); a younger one is used as it is, so reading fast costs no renewal per page.
+    metered_renew_after_seconds: float = Field(default=30.0, ge=0)
     # How long a resolved friend link is trusted before membership is asked again (revocation delay).
     friend_link_cache_seconds: float = Field(default=30.0, ge=0)
     # How long the tiers on offer are kept for the paywall, and the offer an offer link's code names.
