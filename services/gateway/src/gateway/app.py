@@ -73,6 +73,7 @@ async def gatekeeping(app: Litestar) -> AsyncIterator[None]:
                 push_channel=f"{settings.redis_prefix}:entitlements",
                 pushed_poll_interval=settings.revocation_pushed_poll_seconds,
             )
+            metrics.revocation_push.set_function(lambda: float(feed is not None and feed.subscribed))
         else:
             log.warning("no GATEWAY_MEMBERSHIP_API_KEY: no revocation feed, no free unlocks, no friend links")
         verifier = TokenVerifier(

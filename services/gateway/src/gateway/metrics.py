@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _FAST = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 _SLOW = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -45,6 +45,11 @@ class Metrics:
             "Time to get a story from the origin (cache hits included), by outcome.",
             ["outcome"],
             buckets=_SLOW,
+            registry=self.registry,
+        )
+        self.revocation_push = Gauge(
+            "gateway_revocation_push_subscribed",
+            "1 while pushed revocations arrive from Redis, 0 while the feed is polled alone.",
             registry=self.registry,
         )
         # Labelled children, looked up once: prometheus-client's labels() takes a lock each call.
