@@ -1,7 +1,8 @@
 """`make run` for real: both services come up ready, a new reader signs in over HTTP through the
 gateway (link from the outbox, session, refresh, sign out everywhere), meets the paywall, spends a
 free unlock, subscribes through the sandbox's checkout and reads everything the tier opens; a
-demo author makes a friend link; and Ctrl-C stops everything."""
+member imported from Ghost reads an imported member-only story; a demo author makes a friend link;
+and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from membership.demo import IMPORTED_PAID_MEMBER
 from tests.make_run import Running, running_make_run, sign_in
 
 
@@ -36,7 +38,7 @@ def test_both_services_are_ready(running: Running) -> None:
     assert httpx.get(f"{gateway}/health/ready").json()["checks"] == {"keys": "ok"}
     assert httpx.get(f"{membership}/schema/openapi.json").status_code == 200
     demo = httpx.get(f"{gateway}/api/publications").json()
-    assert {p["slug"] for p in demo} == {"the-gazette", "field-notes"}
+    assert {p["slug"] for p in demo} == {"the-gazette", "field-notes", "harbour-post"}
     # The demo tiers were made in the Stripe sandbox, which is up too.
     tiers = httpx.get(f"{gateway}/api/publications/the-gazette/tiers").json()
     assert tiers[0]["stripe_product_id"].startswith("prod_")
@@ -132,6 +134,17 @@ def test_a_reader_meets_the_paywall_unlocks_a_story_subscribes_and_reads_everyth
         # A member spends no unlocks: still two left for other publications' stories.
         other = browser.get("/stories/counting-stars-in-town")
         assert other.headers["tollgate-unlocks-left"] == "2"
+
+
+def test_the_imported_paid_member_reads_the_imported_member_only_story(running: Running) -> None:
+    # The Harbour Post came from Ghost: this member's old Stripe subscription was adopted by the seed.
+    assert f"Sign in as {IMPORTED_PAID_MEMBER}" in running.start_output
+    with httpx.Client(base_url=running.gateway, timeout=30) as browser:
+        assert browser.get("/stories/the-harbour-wall").headers["tollgate-access"].startswith("teaser")
+        sign_in(browser, IMPORTED_PAID_MEMBER)
+        story = browser.get("/stories/the-harbour-wall")
+        assert story.headers["tollgate-access"] == 'full; reason="entitled"'
+        assert "fourteen voids" in story.text and '<img src="/images/harbour-wall.svg"' in story.text
 
 
 def test_a_demo_author_makes_a_friend_link_that_opens_the_story_for_anyone(

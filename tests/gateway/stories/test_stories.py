@@ -61,7 +61,7 @@ async def test_every_sample_parses() -> None:
 async def test_samples_cover_the_contract() -> None:
     stories = await FileOrigin(DEFAULT_SAMPLES).stories()
     assert len(stories) >= 10
-    assert {s.publication for s in stories} == {"the-gazette", "field-notes"}
+    assert {s.publication for s in stories} == {"the-gazette", "field-notes", "harbour-post"}
     members_only = [s for s in stories if not s.is_public]
     assert len(members_only) >= 6
     assert len(stories) - len(members_only) >= 1

@@ -1,14 +1,19 @@
-"""Demo data for `make run`: two publications, their owner, tiers to buy (in the sandbox), and the
-authors of the gateway's sample stories."""
+"""Demo data for `make run`: the publications, their owner, tiers to buy (in the sandbox), the
+authors of the gateway's sample stories, and The Harbour Post's members, imported from Ghost."""
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
 from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from membership.imports.formats import Format
+from membership.imports.services import MemberImport, Outcome, PriceImport, tier_named
 from membership.lib.stripe_client import StripeApi
 from membership.plans.services import PlanService
 from membership.publications.models import Publication
@@ -22,7 +27,16 @@ DEMO_OWNER = "publisher@example.com"
 DEMO_PUBLICATIONS = {
     "the-gazette": "The Tollgate Gazette",
     "field-notes": "Field Notes",
+    "harbour-post": "The Harbour Post",
 }
+
+# The Harbour Post moved from Ghost: its members come from Ghost's export, and its paying members
+# keep the subscriptions its old platform made in the (sandbox's) Stripe account, which the seed
+# adopts as `membership import map-price` and `membership import members` would.
+IMPORTED = "harbour-post"
+IMPORTED_MEMBERS = Path(__file__).parent / "demo_data" / "harbour-post-ghost-members.csv"
+OLD_PRICE = "harbour-post-ghost-monthly"  # the lookup key of the old platform's price
+IMPORTED_PAID_MEMBER = "ines.moreau@example.com"  # whom make run suggests signing in as
 
 # The platform membership ("every member-only story on every publication"): every member-only
 # sample story lists this key, so the tier opens what its description promises.
@@ -56,6 +70,18 @@ DEMO_AUTHORS: tuple[DemoAuthor, ...] = (
     DemoAuthor(
         UUID("a0000000-0000-4000-8000-000000000005"), "ada@field-notes.example", "Ada Brook", "field-notes"
     ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000006"),
+        "nell@harbour-post.example",
+        "Nell Tarrant",
+        "harbour-post",
+    ),
+    DemoAuthor(
+        UUID("a0000000-0000-4000-8000-000000000007"),
+        "owen@harbour-post.example",
+        "Owen Pryce",
+        "harbour-post",
+    ),
 )
 
 
@@ -77,10 +103,36 @@ async def seed_authors(session: AsyncSession) -> list[str]:
     return made
 
 
+async def seed_imported(session: AsyncSession, publication: Publication, stripe: StripeApi) -> bool:
+    """The Harbour Post's members from its Ghost export; whether anything changed.
+
+    First the old Stripe account as its platform left it (a price of its own; each paying member
+    a customer with a card and a subscription made straight through the API), found again when
+    present. The export names each paying member's customer by a placeholder (the sandbox gives
+    its customers their own ids), swapped here for the customer's id. Then the old price is mapped
+    to the Supporter tier and the file imported, both idempotent, so a second run changes nothing.
+    """
+    raw = IMPORTED_MEMBERS.read_text(encoding="utf-8")
+    price = await stripe.own_monthly_price(
+        lookup_key=OLD_PRICE, product="Harbour Friends (Ghost)", currency="usd", amount=600
+    )
+    for row in csv.DictReader(io.StringIO(raw)):
+        if placeholder := row["stripe_customer_id"]:
+            customer = await stripe.own_subscriber(email=row["email"], name=row["name"], price=price)
+            raw = raw.replace(placeholder, customer)
+    tier = await tier_named(PlanService(session, stripe), publication, "Supporter")
+    _, mapped = await PriceImport(session, stripe).map(price, tier)
+    report = await MemberImport(session, Settings(), stripe).run(
+        publication, raw.encode(), chosen=Format.GHOST, dry_run=False
+    )
+    return mapped or any(row.outcome is Outcome.CREATE or row.does for row in report.rows)
+
+
 async def seed(session: AsyncSession) -> str:
     owner, _ = await ReaderService(session=session).get_or_create(DEMO_OWNER, "Demo Publisher")
     publications = PublicationService(session)
-    plans = PlanService(session, StripeApi(Settings()))
+    stripe = StripeApi(Settings())
+    plans = PlanService(session, stripe)
     made = []
     for slug, name in DEMO_PUBLICATIONS.items():
         try:
@@ -109,6 +161,13 @@ async def seed(session: AsyncSession) -> str:
         made.append("platform membership")
     if authors := await seed_authors(session):
         made.append(f"demo authors ({', '.join(authors)})")
-    if not made:
-        return "Demo data already present."
-    return f"Seeded {', '.join(made)}, owned by {DEMO_OWNER}."
+    # Only in the sandbox: the old account's subscriptions charge a test card.
+    if stripe.sandboxed and await seed_imported(session, await publications.by_slug(IMPORTED), stripe):
+        made.append(f"{IMPORTED} members (imported from Ghost)")
+    said = f"Seeded {', '.join(made)}, owned by {DEMO_OWNER}." if made else "Demo data already present."
+    if stripe.sandboxed:
+        said += (
+            f"\nSign in as {IMPORTED_PAID_MEMBER} to read The Harbour Post's member-only stories: "
+            "a paying member imported from Ghost, whose Stripe subscription Tollgate adopted."
+        )
+    return said

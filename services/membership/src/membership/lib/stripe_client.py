@@ -524,6 +524,45 @@ class StripeApi:
         page = await self._call("subscriptions.list", self.client.v1.subscriptions.list_async(params))
         return [RemoteSubscription.of(sub) async for sub in page.auto_paging_iter()]
 
+    # The account's own, as another system made them (the demo's imported publication) --------
+
+    async def own_monthly_price(self, *, lookup_key: str, product: str, currency: str, amount: int) -> str:
+        """The id of the account's price with this lookup key; made with its product if missing.
+
+        No Tollgate metadata: a price the publisher's old platform made, for the demo to adopt."""
+        listed: stripe.params.PriceListParams = {"lookup_keys": [lookup_key], "limit": 1}
+        found = await self._call("prices.list", self.client.v1.prices.list_async(listed))
+        if found.data:
+            return str(found.data[0].id)
+        made = await self._call("products.create", self.client.v1.products.create_async({"name": product}))
+        params: stripe.params.PriceCreateParams = {
+            "product": made.id,
+            "currency": currency,
+            "unit_amount": amount,
+            "recurring": {"interval": "month"},
+            "lookup_key": lookup_key,
+        }
+        price = await self._call("prices.create", self.client.v1.prices.create_async(params))
+        return str(price.id)
+
+    async def own_subscriber(self, *, email: str, name: str, price: str) -> str:
+        """The id of the customer with this email; made if missing, with a test card and a
+        subscription to `price` made straight through the API (no Checkout, no Tollgate metadata)."""
+        if found := await self.customers_with_email(email):
+            return found[0]
+        params: stripe.params.CustomerCreateParams = {
+            "email": email,
+            "name": name,
+            "payment_method": "pm_card_visa",
+        }
+        customer = await self._call("customers.create", self.client.v1.customers.create_async(params))
+        items: stripe.params.SubscriptionCreateParams = {
+            "customer": customer.id,
+            "items": [{"price": price}],
+        }
+        await self._call("subscriptions.create", self.client.v1.subscriptions.create_async(items))
+        return str(customer.id)
+
     # Payments ---------------------------------------------------------------------------
 
     async def charge(self, charge_id: str) -> RemoteCharge:
