@@ -107,6 +107,9 @@ class Settings(ClockSettings):
     # None: deliveries to loopback, private and link-local addresses are refused in production
     # only (a local receiver works in development and tests).
     webhook_private_addresses: bool | None = None
+    # The overview's numbers (GET .../stats, the dashboard) once worked out are served to every
+    # replica this long (a row in the database), dated by when; 0: worked out afresh every time.
+    stats_cache_seconds: float = Field(default=60.0, ge=0)
     # Signing keys are reloaded this often in the background (a rotation by another process).
     key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).

@@ -12,6 +12,7 @@ from membership.readers.models import Reader
 from membership.retention.models import Cancellation
 from membership.sessions.models import ReaderSession, RefreshToken
 from membership.signin.models import SignInLink
+from membership.stats.models import StatsSnapshot
 from membership.stripe_events.models import StripeEvent
 from membership.subscriptions.models import StripeCustomer, Subscription
 from membership.tokens.models import SigningKey
@@ -35,6 +36,7 @@ __all__ = [
     "SignInLink",
     "SigningKey",
     "StaffMember",
+    "StatsSnapshot",
     "StripeCustomer",
     "StripeEvent",
     "Subscription",

@@ -11,6 +11,7 @@ from litestar.params import FromQuery, QueryParameter
 from membership.apikeys.models import Scope
 from membership.publications.access import viewable_publication
 from membership.publications.models import Publication
+from membership.settings import Settings
 from membership.stats.schemas import Interval, StatsOut
 from membership.stats.services import MAX_PERIODS, StatsService
 
@@ -27,15 +28,20 @@ class StatsApi(Controller):
             "One point per calendar week (from Monday, UTC) or month (UTC), oldest first; the last "
             "is the current period, measured now. Snapshot numbers are at the period's end; new and "
             "churned count what happened within it. MRR is in minor units a month: active and "
-            "past-due subscriptions' list prices, a yearly price divided by 12; trials are not in it."
+            "past-due subscriptions' list prices, a yearly price divided by 12; trials are not in it. "
+            "The numbers are those at `generated_at`: once worked out they are served for "
+            "`MEMBERSHIP_STATS_CACHE_SECONDS` (a minute unless set)."
         ),
     )
     async def stats(
         self,
         publication: NamedDependency[Publication],
         stats: NamedDependency[StatsService],
+        settings: NamedDependency[Settings],
         interval: FromQuery[Interval] = "month",
         periods: Annotated[int, QueryParameter(ge=1, le=MAX_PERIODS)] = 12,
     ) -> StatsOut:
-        series = await stats.series(publication, interval=interval, periods=periods)
+        series = await stats.latest(
+            publication, interval=interval, periods=periods, max_age=settings.stats_cache_seconds
+        )
         return StatsOut.of(publication.slug, series)

@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import msgspec
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ColumnElement, FunctionElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, FunctionElement, Integer, Over, and_, case, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -43,6 +46,7 @@ from membership.lib.clock import utcnow
 from membership.members.services import under_publication
 from membership.plans.models import Price, Tier
 from membership.publications.models import Publication
+from membership.stats.models import StatsSnapshot
 from membership.subscriptions.models import Subscription
 from membership.subscriptions.states import NEVER_PAID, SubscriptionStatus
 from tollgate_common.problems import BadRequest
@@ -209,12 +213,45 @@ def _bounds(windows: list[tuple[datetime, datetime]]) -> list[datetime]:
     return sorted({t for window in windows for t in window})
 
 
-def _bucket(moment: Any, bounds: list[datetime]) -> ColumnElement[int]:
+class _bucket(FunctionElement[int]):
     """How many of the bounds are at or before the moment: 0 before the first, len(bounds) from
-    the last on (a stop of FOREVER, most often: asked first)."""
+    the last on. PostgreSQL's width_bucket() (a binary search); elsewhere a CASE, the last bound
+    asked first (a stop of FOREVER, most often)."""
+
+    type = Integer()
+    name = "bucket"
+    inherit_cache = True
+
+    def __init__(self, moment: ColumnElement[datetime], bounds: list[datetime]) -> None:
+        super().__init__(moment, *(literal(b, DateTimeUTC(timezone=True)) for b in bounds))
+
+
+@compiles(_bucket)
+def _bucket_case(element: _bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, *bounds = element.clauses
     whens: list[tuple[ColumnElement[bool], int]] = [(moment >= bounds[-1], len(bounds))]
     whens += [(moment < bound, n) for n, bound in enumerate(bounds)]
-    return case(*whens, else_=len(bounds))
+    return compiler.process(case(*whens, else_=len(bounds)), **kw)
+
+
+@compiles(_bucket, "postgresql")
+def _bucket_width(element: _bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, *bounds = element.clauses
+    edges = ", ".join(compiler.process(b, **kw) for b in bounds)
+    return f"width_bucket({compiler.process(moment, **kw)}, ARRAY[{edges}])"
+
+
+class _window(Over[Any]):
+    """OVER (...) with its frame's offsets written out: two functions over the same window are
+    then one window to the database (one pass), not two windows that differ in a parameter."""
+
+    inherit_cache = True
+
+
+@compiles(_window)
+def _window_literal(element: _window, compiler: SQLCompiler, **kw: Any) -> str:
+    text: str = compiler.visit_over(element, **{**kw, "literal_binds": True})  # type: ignore[no-untyped-call]
+    return text
 
 
 class Histogram:
@@ -290,6 +327,45 @@ class StatsService:
             )
         return Series(interval, await self.currency(publication), now, points)
 
+    async def latest(
+        self, publication: Publication, *, interval: Interval, periods: int, max_age: float
+    ) -> Series:
+        """The series as of now, or as of at most `max_age` seconds ago: the last one any replica
+        worked out (a `StatsSnapshot` row), else a fresh one, stored for the others. Either way its
+        numbers are exactly `series`' at its `generated_at`, which says the moment they describe."""
+        now = utcnow()
+        if max_age <= 0:
+            return await self.series(publication, interval=interval, periods=periods, now=now)
+        kept = await self.db.scalar(
+            select(StatsSnapshot.series).where(
+                StatsSnapshot.publication_id == publication.id,
+                StatsSnapshot.interval == interval,
+                StatsSnapshot.periods == periods,
+                StatsSnapshot.computed_at > now - timedelta(seconds=max_age),
+                StatsSnapshot.computed_at <= now,  # a clock set back: not an answer from the future
+            )
+        )
+        if kept is not None:
+            return msgspec.json.decode(kept, type=Series)
+        fresh = await self.series(publication, interval=interval, periods=periods, now=now)
+        row = {
+            "publication_id": publication.id,
+            "interval": interval,
+            "periods": periods,
+            "computed_at": now,
+            "series": msgspec.json.encode(fresh).decode(),
+        }
+        upsert = pg_insert if self.db.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = upsert(StatsSnapshot).values(row)
+        await self.db.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["publication_id", "interval", "periods"],
+                set_={"computed_at": stmt.excluded.computed_at, "series": stmt.excluded.series},
+                where=StatsSnapshot.computed_at < stmt.excluded.computed_at,  # the newer one stays
+            )
+        )
+        return fresh
+
     async def _members(
         self, publication: Publication, windows: list[tuple[datetime, datetime]], now: datetime
     ) -> list[tuple[int, int, int]]:
@@ -328,12 +404,11 @@ class StatsService:
         # One window (a frame up to the row before): ties in start may come in any order, and
         # lead() ignores the frame, so the database sorts once and runs one window pass.
         ahead: dict[str, Any] = {"partition_by": spans.c.reader_id, "order_by": spans.c.s, "rows": (None, -1)}
-        before = func.max(spans.c.e).over(**ahead)
         marked = select(
             spans.c.s,
             spans.c.e,
-            before.label("before"),
-            func.lead(spans.c.s).over(**ahead).label("next"),
+            _window(func.max(spans.c.e), **ahead).label("before"),
+            _window(func.lead(spans.c.s), **ahead).label("next"),
         ).subquery("marked")
         m = marked.c
         bounds = _bounds(windows)
@@ -408,8 +483,10 @@ class StatsService:
                 or_(S.ended_at.is_(None), S.ended_at >= since),
                 or_(S.revoked_at.is_(None), S.revoked_at >= since),
             )
-            .cte("facts")
-            .prefix_with("MATERIALIZED", dialect="postgresql")  # each row's expressions once
+            # OFFSET 0 keeps the subquery apart, so each row's expressions are worked out once
+            # (a subquery merged into the next would repeat them, a materialized CTE store them).
+            .offset(0)
+            .subquery("facts")
         )
         f = facts.c
         had_trial = and_(f.trial_end.is_not(None), f.trial_end > f.began)
@@ -435,8 +512,8 @@ class StatsService:
                 due_from.label("due_from"),
                 f.stop.label("due_to"),
             )
-            .cte("phases")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
+            .offset(0)
+            .subquery("phases")
         )
         p = phases.c
         bounds = _bounds(windows)

@@ -13,6 +13,7 @@ from litestar.response import Template
 from membership.publications.models import Publication
 from membership.publications.services import PublicationService
 from membership.readers.models import Reader
+from membership.settings import Settings
 from membership.stats.services import Interval, Point, Series, StatsService
 from membership.web.dashboard import charts
 from membership.web.dashboard.pages import (
@@ -132,10 +133,13 @@ class OverviewPages(DashboardSection):
         request: Request[Any, Any, Any],
         publication: NamedDependency[Publication],
         stats: NamedDependency[StatsService],
+        settings: NamedDependency[Settings],
         interval: FromQuery[str] = "month",
     ) -> Template:
         chosen: Interval = "week" if interval == "week" else "month"
-        series = await stats.series(publication, interval=chosen, periods=12)
+        series = await stats.latest(
+            publication, interval=chosen, periods=12, max_age=settings.stats_cache_seconds
+        )
         return page(request, "overview.html", overview_context(publication, series))
 
     # --- anything else under a publication: a page in words ---
