@@ -459,11 +459,6 @@ class StatsService:
             case((stopped_on_hold, _or_forever(trial_end)), else_=never),
             case((stopped_on_hold, _or_forever(period_start)), else_=never),
         )
-        amount = case(
-            (Price.id.is_(None), 0),
-            (Price.interval == "month", Price.unit_amount * 12),
-            else_=Price.unit_amount,
-        )
         facts = (
             select(
                 status.label("status"),
@@ -472,11 +467,9 @@ class StatsService:
                 trial_end.label("trial_end"),
                 began.label("began"),
                 stop.label("stop"),
-                amount.label("amount"),
-                func.coalesce(Price.currency, "").label("currency"),
+                S.price_id.label("price_id"),
             )
             .join(Tier, Tier.id == S.tier_id)
-            .outerjoin(Price, Price.id == S.price_id)
             .where(
                 Tier.publication_id == publication.id,
                 status.not_in(NEVER_PAID),
@@ -498,8 +491,7 @@ class StatsService:
         paid_to = case((fell_due, least(due_from, f.stop)), else_=f.stop)
         phases = (
             select(
-                f.currency,
-                f.amount,
+                f.price_id,
                 case((and_(had_trial, trial_to > trial_from), True), else_=False).label("trial_ok"),
                 trial_from.label("trial_from"),
                 trial_to.label("trial_to"),
@@ -517,19 +509,23 @@ class StatsService:
         )
         p = phases.c
         bounds = _bounds(windows)
-        keys: list[ColumnElement[Any]] = [p.currency]
+        keys: list[ColumnElement[Any]] = [p.price_id]
         for phase in ("trial", "paid", "due"):
             ok = p[f"{phase}_ok"]
             keys += [
                 case((ok, _bucket(p[f"{phase}_from"], bounds)), else_=None),
                 case((ok, _bucket(p[f"{phase}_to"], bounds)), else_=None),
             ]
-        query = select(*keys, func.count(), func.sum(p.amount)).group_by(*keys)
+        rows = (await self.db.execute(select(*keys, func.count()).group_by(*keys))).all()
+        # Counted per price in SQL; the few prices' amounts are applied here.
+        ids = {row[0] for row in rows if row[0] is not None}
+        prices = {price.id: price for price in await self.db.scalars(select(Price).where(Price.id.in_(ids)))}
         trials, dues = Histogram(bounds), Histogram(bounds)
         paid = Histogram(bounds)
         by_currency: dict[str, Histogram] = {}
-        for currency, *edges, count, total in (await self.db.execute(query)).all():
-            n, weight = int(count), int(total or 0)
+        for price_id, *edges, count in rows:
+            yearly, currency = yearly_minor_units(prices.get(price_id))
+            n, weight = int(count), int(count) * yearly
             trials.add(edges[0], n).add(edges[1], -n)
             dues.add(edges[4], n).add(edges[5], -n)
             paid.add(edges[2], n).add(edges[3], -n).add(edges[4], n).add(edges[5], -n)
