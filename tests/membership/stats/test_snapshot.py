@@ -85,7 +85,8 @@ async def test_replicas_serve_the_same_numbers_until_the_setting_lets_them_lapse
     client_with: ClientFactory, database_url: str
 ) -> None:
     """Two apps on one database are two replicas: the second serves what the first worked out."""
-    async with client_with(stats_cache_seconds=60) as one, client_with(stats_cache_seconds=60) as two:
+    keep = {"stats_cache_seconds": 60, "stats_keep_slower_than_seconds": 0}  # however quick
+    async with client_with(**keep) as one, client_with(**keep) as two:
         await daily_with_a_member(database_url)
         headers = bearer(await key_for(database_url, "daily", ["members:read"]))
         url = "/api/publications/daily/stats?periods=3"
@@ -95,8 +96,22 @@ async def test_replicas_serve_the_same_numbers_until_the_setting_lets_them_lapse
         assert (await two.get(url, headers=headers)).json() == before
         assert before["points"][-1]["active_members"] == 1
 
-    async with client_with(stats_cache_seconds=0.1) as short:
+    async with client_with(stats_cache_seconds=0.1, stats_keep_slower_than_seconds=0) as short:
         await asyncio.sleep(0.2)
         after = (await short.get(url, headers=headers)).json()
         assert after["points"][-1]["active_members"] == 2
         assert datetime.fromisoformat(after["generated_at"]) > datetime.fromisoformat(before["generated_at"])
+
+
+async def test_numbers_quick_to_work_out_are_never_kept(
+    client_with: ClientFactory, database_url: str
+) -> None:
+    """A small publication's overview is worked out afresh at every look: what just changed shows."""
+    async with client_with(stats_cache_seconds=60, stats_keep_slower_than_seconds=30) as app:
+        await daily_with_a_member(database_url)
+        headers = bearer(await key_for(database_url, "daily", ["members:read"]))
+        url = "/api/publications/daily/stats?periods=3"
+        assert (await app.get(url, headers=headers)).json()["points"][-1]["active_members"] == 1
+        await grant(database_url, "b@example.com", "pub:daily", EARLIER)
+        assert (await app.get(url, headers=headers)).json()["points"][-1]["active_members"] == 2
+        assert await snapshots(database_url) == 0

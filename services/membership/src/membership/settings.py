@@ -110,6 +110,9 @@ class Settings(ClockSettings):
     # The overview's numbers (GET .../stats, the dashboard) once worked out are served to every
     # replica this long (a row in the database), dated by when; 0: worked out afresh every time.
     stats_cache_seconds: float = Field(default=60.0, ge=0)
+    # ...but only numbers that took longer than this to work out (a large publication's): a small
+    # one's are always fresh, so a publisher sees the comp they just gave at once.
+    stats_keep_slower_than_seconds: float = Field(default=0.25, ge=0)
     # Signing keys are reloaded this often in the background (a rotation by another process).
     key_refresh_seconds: float = Field(default=60.0, gt=0)
     # Encrypts signing keys at rest; empty: a random secret kept in data_dir/keys (mode 0600).

@@ -42,6 +42,10 @@ class StatsApi(Controller):
         periods: Annotated[int, QueryParameter(ge=1, le=MAX_PERIODS)] = 12,
     ) -> StatsOut:
         series = await stats.latest(
-            publication, interval=interval, periods=periods, max_age=settings.stats_cache_seconds
+            publication,
+            interval=interval,
+            periods=periods,
+            max_age=settings.stats_cache_seconds,
+            keep_slower_than=settings.stats_keep_slower_than_seconds,
         )
         return StatsOut.of(publication.slug, series)

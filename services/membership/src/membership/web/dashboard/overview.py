@@ -138,7 +138,11 @@ class OverviewPages(DashboardSection):
     ) -> Template:
         chosen: Interval = "week" if interval == "week" else "month"
         series = await stats.latest(
-            publication, interval=chosen, periods=12, max_age=settings.stats_cache_seconds
+            publication,
+            interval=chosen,
+            periods=12,
+            max_age=settings.stats_cache_seconds,
+            keep_slower_than=settings.stats_keep_slower_than_seconds,
         )
         return page(request, "overview.html", overview_context(publication, series))
 
