@@ -140,7 +140,20 @@ class Stack:
                 if not pending:
                     return
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"{pending} Stripe event(s) still pending")
+                    async with engine.connect() as conn:
+                        stuck = (
+                            await conn.execute(
+                                select(
+                                    StripeEvent.type,
+                                    StripeEvent.attempts,
+                                    StripeEvent.leased_until,
+                                    StripeEvent.next_attempt_at,
+                                    StripeEvent.last_error,
+                                ).where(StripeEvent.status == "pending")
+                            )
+                        ).all()
+                    # What held them, for whoever reads the failure: a lease, a retry's time, an error.
+                    raise AssertionError(f"{pending} Stripe event(s) still pending: {stuck}")
                 await asyncio.sleep(0.05)
         finally:
             await engine.dispose()
