@@ -202,10 +202,12 @@ async def test_reconcile_leaves_them_alone_before_and_keeps_them_right_after(sta
     await map_price(stack, slug, old.price, "Members")
     member = email("reconciled")
     customer, sub_id = await old.subscriber(member)
+    await stack.settle()  # its creation events handled now, not after the import (they would sync it)
     await reconcile_all(stack.settings, show_progress=False)
     assert await subscription(stack, sub_id) is None  # not a Tollgate reader's yet: not ours
 
     await run_import(stack, slug, PLAIN + f"{member},,,{customer},,\n")
+    await stack.settle()
     await stack.control("post", "/_sandbox/delivery", json={"mode": "hold"})  # webhooks lost
     try:
         await old.sdk.v1.subscriptions.update_async(sub_id, params={"cancel_at_period_end": True})
