@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ),
     ("access line: structlog processors (level, name, time, contextvars)", "/structlog/", None),
     ("request id + access line middleware (RequestContextMiddleware)", "/tollgate_common/logging.py", None),
+    ("request id + access line + own headers layer (RequestLayer)", "/gateway/request_layer.py", None),
     ("StripOwnHeaders middleware", "/gateway/own_headers.py", None),
     ("metrics (prometheus-client, app.state lookup)", "/prometheus_client/", None),
     ("metrics (prometheus-client, app.state lookup)", "/gateway/metrics.py", None),

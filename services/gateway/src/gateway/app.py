@@ -22,7 +22,7 @@ from gateway.admission import Gatekeeper
 from gateway.forward import forward_handler
 from gateway.free_reads import FreeReads
 from gateway.metrics import Metrics, metrics_endpoint
-from gateway.own_headers import StripOwnHeaders
+from gateway.request_layer import RequestLayer
 from gateway.settings import Settings
 from gateway.stories.catalogue import Catalogue
 from gateway.stories.controllers import index, make_friend_link, read_story
@@ -33,7 +33,7 @@ from gateway.upstream import client_of, membership_client, settings_of
 from tollgate_client import MembershipClient, RevocationFeed, TokenVerifier
 from tollgate_common import clock
 from tollgate_common.health import health_router
-from tollgate_common.logging import RequestContextMiddleware, configure_logging
+from tollgate_common.logging import access_lines, configure_logging
 from tollgate_common.openapi import api_docs
 from tollgate_common.problems import Problems
 from tollgate_common.sandbox_clock import following
@@ -122,6 +122,11 @@ async def keys_fetched(app: Litestar) -> None:
         raise RuntimeError("membership's signing keys (JWKS) have not been fetched yet")
 
 
+def flush_access_lines() -> None:
+    """Shutdown: the access lines still queued are written before the app stops."""
+    access_lines.flush()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -140,10 +145,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             api_docs_assets,
             forward_handler(settings),
         ],
-        # Outermost first: the request id and access line wrap it all; spoofed headers go first.
-        middleware=[RequestContextMiddleware, StripOwnHeaders],
+        # One layer: the request id, spoofed headers dropped before anything reads them, the access line.
+        middleware=[RequestLayer],
         plugins=[Problems()],
         lifespan=[membership_client, gatekeeping],
+        # The access lines are written by a thread: every one queued is out before the app stops.
+        on_shutdown=[flush_access_lines],
         state=State({"settings": settings, "metrics": Metrics()}),
         openapi_config=api_docs_config,
         # Litestar's default logging config would replace configure_logging's JSON handler with its own.
