@@ -11,9 +11,12 @@ One run, on loopback, every server process pinned to core 0 (`taskset -c 0`) and
 
 Membership runs as its own process on a temporary SQLite database (the gateway polls its
 revocation feed and fetched its JWKS); the gateway runs with `gateway run` as in production: one
-uvicorn worker, INFO logs in JSON with one access line per request, written to a file. (a) and (b)
+granian worker, INFO logs in JSON with one access line per request, written to a file. (a) and (b)
 are measured again with the access log quieted (WARNING), and reference rows give the floors
 under (a) and (d): the gateway's `/health/live`, uvicorn alone (a bare ASGI app), the verifier alone.
+The servers compared (issue 18): the same app, settings and logs served by uvicorn as `gateway
+run` served it before (uvloop and httptools, uvicorn's own choice when they are installed) and by
+uvicorn on the pure-Python pair (asyncio and h11), for (a), (b) and `/health/live`, in the same run.
 Besides wrk's figures, each row gives the server processes' CPU time (user + system, from /proc)
 per request: less disturbed by other work on the machine than requests per second.
 `BENCH_SECONDS` (15), `BENCH_WARMUP` (5) and `BENCH_ROUNDS` (2; every scenario once per round,
@@ -36,6 +39,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -62,6 +66,15 @@ GATEWAY_SCOPES = ["entitlements:read", "unlocks:write", "friend-links:write"]
 OWNER, READER = "owner@bench.example.com", "reader@bench.example.com"
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Servers `gateway run` is compared with: the same app factory under uvicorn's own command line,
+# with uvicorn's defaults otherwise (proxy headers, its access log formatted and then dropped by
+# configure_logging), as Litestar's `run` started it.
+UVICORN_SERVERS = {
+    "uv": ("uvicorn, uvloop + httptools (`gateway run` before)", "uvloop", "httptools"),
+    "h11": ("uvicorn, asyncio + h11", "asyncio", "h11"),
+}
 
 
 @dataclass(frozen=True)
@@ -400,8 +413,8 @@ def run(tmp: Path, www_root: Path) -> tuple[dict[str, Result], list[Scenario], i
         procs.wait_ready("membership", membership, f"{membership_url}/health/ready")
         token = reader_token(membership_url)
 
-        def gateway(name: str, port: int, level: str) -> int:
-            env = clean_env("GATEWAY_", "LITESTAR_") | {
+        def gateway(name: str, port: int, level: str, argv: list[str] | None = None) -> tuple[int, ...]:
+            env = clean_env("GATEWAY_", "LITESTAR_", "FORWARDED_ALLOW_IPS") | {
                 "GATEWAY_ENVIRONMENT": "production",
                 "GATEWAY_PORT": str(port),
                 "GATEWAY_PUBLIC_URL": gateway_url,  # both gateways are the one the tokens name
@@ -411,19 +424,29 @@ def run(tmp: Path, www_root: Path) -> tuple[dict[str, Result], list[Scenario], i
                 "GATEWAY_LOG_LEVEL": level,
                 "GATEWAY_LOG_FORMAT": "json",
             }
-            argv = [str(BIN / "gateway"), "run", "--port", str(port), "--web-concurrency", "1"]
+            argv = argv or [str(BIN / "gateway"), "run", "--port", str(port), "--web-concurrency", "1"]
             proc = procs.start(name, argv, env)
             procs.wait_ready(name, proc, f"http://127.0.0.1:{port}/health/ready")
-            return proc.pid
+            # granian serves from a worker process under its main one: the worker first (what
+            # bench.profile_gateway samples), both counted.
+            main, *workers = family(proc.pid)
+            return (*workers, main)
 
-        loud = (gateway("gateway", gateway_port, "INFO"),)
-        quiet = (gateway("gateway-quiet", quiet_port, "WARNING"),)
+        loud = gateway("gateway", gateway_port, "INFO")
+        quiet = gateway("gateway-quiet", quiet_port, "WARNING")
+        others: dict[str, tuple[str, tuple[int, ...]]] = {}
+        for key, (_, loop, http) in UVICORN_SERVERS.items():
+            port = free_port()
+            argv = [str(BIN / "uvicorn"), "gateway.app:create_app", "--factory", "--port", str(port)]
+            pids = gateway(f"gateway-{key}", port, "INFO", [*argv, "--loop", loop, "--http", http])
+            others[key] = (f"http://127.0.0.1:{port}", pids)
         story = asyncio.run(FileOrigin(DEFAULT_SAMPLES).story(MEMBER_STORY.rsplit("/", 1)[1]))
         assert story is not None
         full_text = story.body_html.encode()
         page = check_gateway(gateway_url, token, full_text)
-        if check_gateway(quiet_url, token, full_text) != page:
-            raise RuntimeError("the two gateways answer different pages")
+        for other in (quiet_url, *(url for url, _ in others.values())):
+            if check_gateway(other, token, full_text) != page:
+                raise RuntimeError(f"the gateway at {other} answers a different page")
 
         www = www_root / "www"
         (www / "stories").mkdir(parents=True)
@@ -506,8 +529,16 @@ def run(tmp: Path, www_root: Path) -> tuple[dict[str, Result], list[Scenario], i
                 (verifier.pid,),
             ),
         ]
+        for key, (url, pids) in others.items():
+            server = UVICORN_SERVERS[key][0]
+            scenarios += [
+                Scenario(f"a-{key}", f"(a) on {server}", url + MEMBER_STORY, bearer, pids),
+                Scenario(f"b-{key}", f"(b) on {server}", url + PUBLIC_STORY, (), pids),
+                Scenario(f"floor-{key}", f"`/health/live` on {server}", url + "/health/live", (), pids),
+            ]
         results = measure(scenarios)
-        for name in ("gateway", "gateway-quiet", "verifier", "nginx", "membership"):
+        servers = [f"gateway-{key}" for key in others]
+        for name in ("gateway", "gateway-quiet", *servers, "verifier", "nginx", "membership"):
             text = (logs / f"{name}.log").read_text(errors="replace")
             if "Traceback" in text or re.search(r'"level": ?"(error|critical)"', text):
                 raise RuntimeError(f"{name} logged an error; see its log:\n{text[-3000:]}")
@@ -526,6 +557,20 @@ def revision() -> str:
     except OSError:
         return "unknown"
     return head.strip() + (" with local changes" if dirty.strip() else "") if head.strip() else "unknown"
+
+
+def servers_compared(us: dict[str, float], rps: dict[str, float]) -> str:
+    """`gateway run` (granian) against the same gateway on each uvicorn of `UVICORN_SERVERS`."""
+    kinds = (("a", "(a)"), ("b", "(b)"), ("floor", "`/health/live`"))
+    parts = []
+    for key, (server, _, _) in UVICORN_SERVERS.items():
+        figures = [
+            f"{kind} {us[k]:.0f} µs against {us[f'{k}-{key}']:.0f} µs "
+            f"({us[k] / us[f'{k}-{key}']:.2f}x the CPU, {rps[k] / rps[f'{k}-{key}']:.2f}x the requests/s)"
+            for k, kind in kinds
+        ]
+        parts.append(f"against {server}: " + ", ".join(figures))
+    return "Servers, the same app, settings and logs: `gateway run` (granian) " + "; ".join(parts) + "."
 
 
 def report(results: dict[str, Result], scenarios: list[Scenario], load: float, code: str) -> str:
@@ -552,18 +597,20 @@ def report(results: dict[str, Result], scenarios: list[Scenario], load: float, c
             f"before costs a dict lookup): a member's read takes {us['a']:.0f} µs of server CPU, "
             f"nginx's file {us['c']:.0f} µs, nginx with the verifier {us['d']:.0f} µs (PyJWT on every "
             f"request: the verifier alone takes {us['verifier']:.0f} µs, uvicorn alone "
-            f"{us['uvicorn']:.0f} µs). The gateway's `/health/live`, which only passes through uvicorn, "
+            f"{us['uvicorn']:.0f} µs). The gateway's `/health/live`, which only passes through the server, "
             "Litestar, the request-id and header-stripping middlewares and the access line, already "
             f"takes {us['floor']:.0f} µs; the story adds {us['a'] - us['floor']:.0f} µs (token and page "
             "from memory, content negotiation, headers, metrics); quieting the access log gives "
             f"{us['aq']:.0f} µs. 0.3x nginx would mean about {1e6 / (0.3 * rps['c']):.0f} µs a request"
             + (", below that floor." if 1e6 / (0.3 * rps["c"]) < us["floor"] else ".")
         )
+    text += "\n\n" + servers_compared(us, rps)
     return (
         f"Gateway against nginx (`python -m bench.gateway`, code at {code}): loopback; every "
-        "server process pinned to "
-        "one core (`taskset -c 0`; the gateway and the verifier one uvicorn worker each, nginx one "
-        f"worker), wrk on the other (1 thread, {CONNECTIONS} connections, {WARMUP} s warm-up, then "
+        "server process pinned to one core (`taskset -c 0`; the gateway one worker of `gateway run` "
+        f"(granian {version('granian')}: ASGI, uvloop, its Rust HTTP/1.1), each uvicorn gateway and "
+        "the verifier one uvicorn worker, nginx one worker), "
+        f"wrk on the other (1 thread, {CONNECTIONS} connections, {WARMUP} s warm-up, then "
         f"{SECONDS} s per row, the best of {ROUNDS} rounds); the gateway logs as in production (JSON, "
         "INFO, an access line per request, to a file) and so does nginx (its access log, to a file); "
         f"load average {load:.2f} before the run; other work on the machine during the rows kept: "
