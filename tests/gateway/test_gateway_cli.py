@@ -131,7 +131,7 @@ def test_run_stops_gracefully(upstream: Any, tmp_path: Path, stop: signal.Signal
     lines = _lines(path)
     assert not [line for line in lines if line.get("level") in {"error", "critical", "unparsed"}], lines
     events = [line.get("event") for line in lines]
-    assert "application shutdown complete" in events, events  # after the feed and the JWKS refresh closed
+    assert "Application shutdown complete" in events, events  # after the feed and the JWKS refresh closed
     access = [line for line in lines if line.get("logger") == "tollgate.access"]
     assert [line.get("path") for line in access].count("/api/slow") == 1, access  # one access line, ours
 

@@ -1,5 +1,6 @@
 """A webhook receiver in a process of its own, for tests with many senders: it answers 200 at once
-and writes each delivery (its Standard Webhooks headers, body, and the process that sent it) as a
+and writes each delivery (its Standard Webhooks headers, body, arrival time, and the process that
+sent it) as a
 JSON line, for the test to verify and count. Standard library only, so it starts in a blink and
 takes no time from the test process.
 
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,12 +77,16 @@ class Tally(BaseHTTPRequestHandler):
     out: Path
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        length = int(self.headers.get("content-length", "0"))
+        body = self.rfile.read(length)  # shorter when the sender died mid-request
+        received = time.time()  # a signature's age is judged at arrival, not when the test reads it
         pid = sender(self.client_address[1], self.server.server_address[1])
         record = {
             "headers": {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("webhook-")},
             "body": base64.b64encode(body).decode(),
             "pid": pid,
+            "received": received,
+            "cut": len(body) < length,
         }
         with _lock, self.out.open("a") as out:
             out.write(json.dumps(record) + "\n")

@@ -66,7 +66,7 @@ class Served:
     async def _lifespan(self, scope: Any, receive: Receive, send: Send) -> None:
         async def sent(message: Any) -> None:
             if message["type"] == "lifespan.shutdown.complete":
-                log.info("application shutdown complete", pid=os.getpid())
+                log.info("Application shutdown complete", pid=os.getpid())  # uvicorn's words, as before
             await send(message)
 
         await self.app(scope, receive, sent)
