@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -85,3 +86,26 @@ def test_below_info_no_line_is_queued(capsys: pytest.CaptureFixture[str]) -> Non
     access_lines.flush()
     logging.getLogger().setLevel(logging.WARNING)
     assert "quiet-line" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # the year's last microsecond
+        datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC),  # a whole second: no fraction, as structlog writes it
+        datetime(2028, 2, 29, 12, 30, 0, 1, tzinfo=UTC),  # a leap day
+        datetime(2027, 3, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # a month's end
+        datetime(2027, 4, 1, 0, 0, 0, 250_000, tzinfo=UTC),
+        datetime(2027, 4, 9, 8, 7, 6, 54_321, tzinfo=UTC),
+    ],
+)
+def test_the_timestamp_is_the_moment_on_any_date(moment: datetime) -> None:
+    lines = AccessLines()
+    ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    # The date and time of day are kept for a second: a line a second earlier must not reuse them.
+    earlier = moment - timedelta(seconds=1)
+    for at, when in ((ns - 1_000_000_000, earlier), (ns, moment), (ns - 1_000_000_000, earlier)):
+        stamp = lines._iso(at)
+        assert stamp.endswith("Z")
+        assert datetime.fromisoformat(stamp.removesuffix("Z") + "+00:00") == when
+        assert ("." in stamp) is (when.microsecond != 0)
